@@ -1,0 +1,41 @@
+"""flowscan: find the money behind human trafficking in bank transaction ledgers.
+
+The public API::
+
+    import flowscan
+    result = flowscan.read_ledger("ledger.csv", timezone="UTC")   # canonical Arrow table + rejects
+    index = flowscan.build_index(result.ledger)                   # account codes, CSR views
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import ConfigError, CorruptFileError, DataError, FlowscanError, RejectLimitError, SchemaMismatchError
+from .index import AccountIndex, build_index
+from .ingest import LedgerRead, ReadReport, read_ledger, write_ledger
+from .options import ReadOptions
+from .schema import CANONICAL_SCHEMA, CHANNELS, REJECTS_SCHEMA
+
+try:
+    __version__ = version("flowscan")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AccountIndex",
+    "CANONICAL_SCHEMA",
+    "CHANNELS",
+    "ConfigError",
+    "CorruptFileError",
+    "DataError",
+    "FlowscanError",
+    "LedgerRead",
+    "REJECTS_SCHEMA",
+    "ReadOptions",
+    "ReadReport",
+    "RejectLimitError",
+    "SchemaMismatchError",
+    "build_index",
+    "read_ledger",
+    "write_ledger",
+    "__version__",
+]

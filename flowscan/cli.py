@@ -1,0 +1,263 @@
+"""The ``flowscan`` command. The only module that imports Typer.
+
+Exit codes: 0 done; 1 data error (one line on stderr, no partial output); 2 usage error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import ConfigError, FlowscanError
+from .options import FORMATS, ReadOptions
+
+app = typer.Typer(
+    name="flowscan",
+    help="Find the money behind human trafficking in bank transaction ledgers.",
+    pretty_exceptions_show_locals=False,
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+Ledgers = Annotated[
+    Optional[list[Path]],
+    typer.Argument(help="Ledger files or directories (Parquet, Arrow IPC/Feather, CSV).", show_default=False),
+]
+Format = Annotated[str, typer.Option("--format", "-f", help=f"Source format: {', '.join(FORMATS)}.")]
+Config = Annotated[
+    Optional[Path], typer.Option("--config", "-c", help="TOML file whose [read] table holds the read options.")
+]
+Tz = Annotated[Optional[str], typer.Option("--tz", help="IANA time zone of naive source timestamps, e.g. UTC.")]
+TsFormat = Annotated[
+    Optional[str], typer.Option("--timestamp-format", help="strptime format of text timestamps; ISO 8601 if not given.")
+]
+Currency = Annotated[Optional[str], typer.Option("--currency", help="ISO 4217 code for sources with no currency column.")]
+Mapping = Annotated[
+    Optional[list[str]],
+    typer.Option("--map", help="Map a canonical column to a source column, CANONICAL=SOURCE; repeatable."),
+]
+Delimiter = Annotated[Optional[str], typer.Option("--delimiter", help="CSV field delimiter.")]
+Encoding = Annotated[Optional[str], typer.Option("--encoding", help="Text encoding of CSV files.")]
+OnBad = Annotated[
+    Optional[str], typer.Option("--on-bad-rows", help="reject: write bad rows to the rejects file; fail: stop at the first.")
+]
+MaxRate = Annotated[
+    Optional[float], typer.Option("--max-reject-rate", help="Fail when more than this share of rows is rejected.")
+]
+Negative = Annotated[
+    Optional[str], typer.Option("--negative-amounts", help="reject, or reversal (swap sender and receiver).")
+]
+Rounding = Annotated[
+    Optional[str], typer.Option("--amount-rounding", help="reject amounts with too many decimals, or half-even.")
+]
+Sample = Annotated[bool, typer.Option("--sample", help="Use the sample ledger bundled with flowscan.")]
+ReportOpt = Annotated[
+    Optional[Path], typer.Option("--report", help="Also write the reconciliation as JSON to this file.")
+]
+
+
+def _one_line_errors(command):
+    """Turn flowscan's own errors into one line on stderr and exit code 1 (2 for usage)."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except FlowscanError as error:
+            err.print(f"flowscan: error: {error}", markup=False)
+            raise typer.Exit(2 if isinstance(error, ConfigError) else 1) from None
+
+    return run
+
+
+def _options(config, fmt, tz, ts_format, currency, mapping, delimiter, encoding, on_bad, max_rate, negative, rounding):
+    changes = {}
+    if fmt != "auto":
+        changes["format"] = fmt
+    for key, value in (
+        ("timezone", tz), ("timestamp_format", ts_format), ("currency", currency), ("delimiter", delimiter),
+        ("encoding", encoding), ("on_bad_rows", on_bad), ("max_reject_rate", max_rate),
+        ("negative_amounts", negative), ("amount_rounding", rounding),
+    ):
+        if value is not None:
+            changes[key] = value
+    if mapping:
+        columns = {}
+        for item in mapping:
+            if "=" not in item:
+                raise ConfigError(f"--map expects CANONICAL=SOURCE. Got {item!r} instead.")
+            key, value = item.split("=", 1)
+            columns[key.strip()] = value.strip()
+        changes["columns"] = columns
+    if config is not None:
+        return ReadOptions.from_toml(config, **changes)
+    return ReadOptions(**changes)
+
+
+def _inputs(ledgers, sample):
+    if sample:
+        from .fixtures import SAMPLE_CONFIG, SAMPLE_LEDGER
+
+        return [SAMPLE_LEDGER], SAMPLE_CONFIG
+    if not ledgers:
+        raise ConfigError("give at least one ledger file or directory, or --sample")
+    return ledgers, None
+
+
+def _print_report(result, options) -> None:
+    report = result.report
+    files = Table(title="Files", title_justify="left")
+    for col in ("file", "format", "role", "rows read", "accepted", "rejected", "duplicates"):
+        files.add_column(col, justify="right" if col[0] in "rad" and col != "role" else "left")
+    for f in report.files:
+        files.add_row(f.path, f"{f.kind}/{f.preset}", f.role, f"{f.rows_read:,}", f"{f.accepted:,}", f"{f.rejected:,}",
+                      f"{f.duplicates:,}")
+    out.print(files)
+    for f in report.files:
+        if f.mapping:
+            pairs = ", ".join(f"{k} <- {v}" for k, v in f.mapping.items())
+            out.print(f"schema found in {f.path}: {pairs}")
+    recon = "reconciles" if report.reconciles else "DOES NOT RECONCILE"
+    out.print(
+        f"\nrows read {report.rows_read:,} = accepted {report.accepted:,} + rejected {report.rejected:,} "
+        f"+ duplicates dropped {report.duplicates:,}: {recon}"
+    )
+    if report.reasons:
+        from .validate import REASONS
+
+        reasons = Table(title="Reject reasons", title_justify="left")
+        reasons.add_column("reason")
+        reasons.add_column("rows", justify="right")
+        reasons.add_column("meaning")
+        for name, count in sorted(report.reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+            reasons.add_row(name, f"{count:,}", REASONS[name])
+        out.print(reasons)
+    if result.ledger.num_rows:
+        ts = result.ledger.column("timestamp")
+        out.print(f"time range {ts[0].as_py().isoformat()} .. {ts[-1].as_py().isoformat()}")
+    if result.labels is not None:
+        out.print(f"labels split off: {result.labels.num_rows:,} transaction labels (never used by detection)")
+    if result.account_labels is not None:
+        out.print(f"labels split off: {result.account_labels.num_rows:,} account labels (never used by detection)")
+    for note in report.notes:
+        out.print(f"note: {note}")
+
+
+@app.command()
+@_one_line_errors
+def validate(
+    ledgers: Ledgers = None,
+    fmt: Format = "auto",
+    config: Config = None,
+    tz: Tz = None,
+    timestamp_format: TsFormat = None,
+    currency: Currency = None,
+    mapping: Mapping = None,
+    delimiter: Delimiter = None,
+    encoding: Encoding = None,
+    on_bad_rows: OnBad = None,
+    max_reject_rate: MaxRate = None,
+    negative_amounts: Negative = None,
+    amount_rounding: Rounding = None,
+    sample: Sample = False,
+    report: ReportOpt = None,
+) -> None:
+    """Check ledgers without writing them: the schema found, the reconciliation and the reject reasons.
+
+    Exits 1 when more rows are rejected than --max-reject-rate allows.
+
+    Example:
+
+        flowscan validate transactions.csv cash_tx.csv
+
+        flowscan validate HI-Small_Trans.csv --tz UTC
+    """
+    from .ingest import read_ledger
+
+    paths, sample_config = _inputs(ledgers, sample)
+    options = _options(config or sample_config, fmt, tz, timestamp_format, currency, mapping, delimiter, encoding,
+                       on_bad_rows, max_reject_rate, negative_amounts, amount_rounding)
+    result = read_ledger(*paths, options=options.replace(max_reject_rate=1.0))
+    _print_report(result, options)
+    if report is not None:
+        report.write_text(json.dumps(result.report.to_dict(), indent=2, sort_keys=True) + "\n")
+    if result.report.reject_rate > options.max_reject_rate:
+        err.print(
+            f"flowscan: error: {result.report.rejected:,} of {result.report.rows_read:,} rows rejected "
+            f"({result.report.reject_rate:.2%}), above --max-reject-rate {options.max_reject_rate:.2%}"
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
+@_one_line_errors
+def ingest(
+    ledgers: Ledgers = None,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Canonical Parquet file to write.")] = ...,
+    rejects: Annotated[
+        Optional[Path], typer.Option("--rejects", help="Rejects file; default beside --out as NAME.rejects.parquet.")
+    ] = None,
+    fmt: Format = "auto",
+    config: Config = None,
+    tz: Tz = None,
+    timestamp_format: TsFormat = None,
+    currency: Currency = None,
+    mapping: Mapping = None,
+    delimiter: Delimiter = None,
+    encoding: Encoding = None,
+    on_bad_rows: OnBad = None,
+    max_reject_rate: MaxRate = None,
+    negative_amounts: Negative = None,
+    amount_rounding: Rounding = None,
+    sample: Sample = False,
+    report: ReportOpt = None,
+) -> None:
+    """Read ledgers and write the canonical Parquet ledger (with page checksums) and its rejects.
+
+    Nothing is written unless the whole read succeeds; labels found in the source are written
+    beside the ledger as NAME.labels.parquet.
+
+    Example:
+
+        flowscan ingest HI-Small_Trans.csv --tz UTC --out ledger.parquet
+    """
+    from .index import build_index
+    from .ingest import read_ledger, write_ledger
+
+    paths, sample_config = _inputs(ledgers, sample)
+    options = _options(config or sample_config, fmt, tz, timestamp_format, currency, mapping, delimiter, encoding,
+                       on_bad_rows, max_reject_rate, negative_amounts, amount_rounding)
+    result = read_ledger(*paths, options=options)
+    index = build_index(result.ledger)
+    written = write_ledger(result, out_path, rejects=rejects)
+    if report is not None:
+        report.write_text(json.dumps(result.report.to_dict(), indent=2, sort_keys=True) + "\n")
+    r = result.report
+    out.print(
+        f"rows read {r.rows_read:,} = accepted {r.accepted:,} + rejected {r.rejected:,} "
+        f"+ duplicates dropped {r.duplicates:,}; {index.n_accounts:,} accounts"
+    )
+    for role, path in written.items():
+        out.print(f"wrote {role}: {path}")
+
+
+def main() -> None:
+    """Entry point. Usage errors exit 2 (Typer's own handling); an unexpected error prints
+    its type only, never its message or traceback, since either may quote account data."""
+    try:
+        app()
+    except Exception as error:
+        if os.environ.get("FLOWSCAN_DEBUG"):
+            raise
+        err.print(f"flowscan: internal error ({type(error).__name__}); set FLOWSCAN_DEBUG=1 to see the traceback")
+        sys.exit(1)

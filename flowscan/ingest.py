@@ -1,0 +1,545 @@
+"""Read any supported ledger into the canonical form, account for every row, write it out.
+
+``read_ledger`` streams each file in bounded record batches, stages it with its preset,
+checks and converts every row (:mod:`flowscan.validate`), then makes ids for sources that
+have none, resolves duplicate ids, sorts by ``(timestamp, txn_id)`` and splits ground truth
+off as labels. Only the canonical columns of accepted rows are held in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .currency import MINOR_DIGITS
+from .errors import DataError, RejectLimitError
+from .kernels import ids as ids_kernel
+from .options import ReadOptions
+from .read import presets as P
+from .read import sources as S
+from .schema import (
+    ACCOUNT_LABEL_SCHEMA,
+    CANONICAL_SCHEMA,
+    CONTENT_COLUMNS,
+    LABEL_SCHEMA,
+    REJECTS_SCHEMA,
+    SORT_KEYS,
+    is_canonical,
+)
+from .validate import canonicalize, reject_records, string_buffers
+
+_PRESET_DEFAULTS = {
+    # preset: (default currency, default channel, naive timestamps)
+    "amlworld": (None, "other", True),
+    "amlsim": ("USD", "other", False),
+    "amlsim-legacy": ("USD", "wire", False),
+    "saml-d": (None, "other", True),
+    "paysim": ("USD", "other", False),
+    "mapped": (None, "other", False),
+}
+
+
+@dataclass
+class FileReport:
+    """What was read from one file."""
+
+    path: str
+    kind: str
+    preset: str
+    role: str
+    rows_read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    size_bytes: int = 0
+    columns: list[str] = field(default_factory=list)
+    mapping: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ReadReport:
+    """The reconciliation of a read: ``rows_read == accepted + rejected + duplicates``."""
+
+    files: list[FileReport]
+    rows_read: int
+    accepted: int
+    rejected: int
+    duplicates: int
+    reasons: dict[str, int]
+    notes: list[str]
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_read == self.accepted + self.rejected + self.duplicates
+
+    @property
+    def reject_rate(self) -> float:
+        return self.rejected / self.rows_read if self.rows_read else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "rows_read": self.rows_read,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "duplicates_dropped": self.duplicates,
+            "reconciles": self.reconciles,
+            "reasons": dict(sorted(self.reasons.items())),
+            "files": [vars(f) for f in self.files],
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class LedgerRead:
+    """The result of :func:`read_ledger`.
+
+    Attributes
+    ----------
+    ledger : pyarrow.Table
+        Accepted rows in :data:`flowscan.schema.CANONICAL_SCHEMA`, sorted by (timestamp, txn_id).
+    rejects : pyarrow.Table
+        Every row not accepted, in :data:`flowscan.schema.REJECTS_SCHEMA`.
+    labels : pyarrow.Table or None
+        Transaction-level ground truth (:data:`~flowscan.schema.LABEL_SCHEMA`), if the source has any.
+    account_labels : pyarrow.Table or None
+        Account-level ground truth, if the source has any (AMLSim nodes / alert accounts).
+    report : ReadReport
+    """
+
+    ledger: pa.Table
+    rejects: pa.Table
+    labels: pa.Table | None
+    account_labels: pa.Table | None
+    report: ReadReport
+
+
+def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> LedgerRead:
+    """Read, check and canonicalise one or more ledger files or directories.
+
+    Parameters
+    ----------
+    *paths : str or Path
+        Files (Parquet, Arrow IPC/Feather, CSV, optionally compressed) or directories
+        (walked recursively; ``key=value`` folders are hive partitions, read as text).
+    options : ReadOptions, optional
+        How to read; keyword ``overrides`` replace single options
+        (``read_ledger("x.csv", timezone="UTC")``).
+
+    Returns
+    -------
+    LedgerRead
+
+    Raises
+    ------
+    CorruptFileError
+        A file cannot be read (truncated, bad checksum, undecodable).
+    SchemaMismatchError
+        The files of a dataset disagree on a column's type.
+    RejectLimitError
+        More than ``max_reject_rate`` of the rows were rejected, or ``on_bad_rows="fail"``.
+    DataError
+        Anything else that stops the read (no time zone for naive timestamps, ...).
+    """
+    options = (options or ReadOptions()).replace(**overrides) if overrides else (options or ReadOptions())
+    if not paths:
+        raise DataError("no input given")
+    sources = S.expand(paths)
+    files: list[FileReport] = []
+    notes: list[str] = []
+    accepted: list[pa.RecordBatch] = []
+    hashes: list[tuple[np.ndarray, np.ndarray]] = []
+    rejects: list[pa.RecordBatch] = []
+    account_labels: list[pa.Table] = []
+    reasons: Counter[str] = Counter()
+    label_keys: set[str] = set()
+    columnar_schemas = {}
+
+    columnar = [s for s in sources if s.kind in ("parquet", "ipc")]
+    for source in columnar:
+        columnar_schemas[source.name] = S.file_schema(source)
+    if columnar:
+        S.check_same_types(columnar, [columnar_schemas[s.name] for s in columnar])
+
+    for file_index, source in enumerate(sources):
+        if source.kind == "csv":
+            columns = S.csv_header(source, options)
+            schema = None
+        else:
+            schema = columnar_schemas[source.name]
+            columns = list(schema.names) + list(source.partition)
+        source.columns = columns
+        try:
+            preset = P.detect(columns, source.kind, schema, options)
+        except DataError as error:
+            raise DataError(f"{source.path}: {error}") from None
+        report = FileReport(source.name, source.kind, preset.name, preset.role, size_bytes=source.path.stat().st_size,
+                            columns=columns)
+        files.append(report)
+        if preset.role == "side":
+            notes.append(f"{source.path}: {preset.description}; not a ledger, skipped")
+            continue
+        if source.kind == "ipc" and schema is not None and is_canonical(schema):
+            report.preset = "canonical"
+        elif schema is not None and is_canonical(schema):
+            report.preset = "canonical"
+        currency, channel, naive = _PRESET_DEFAULTS.get(preset.name, (None, "other", False))
+        currency = options.currency or currency
+        if naive and options.timezone is None:
+            raise DataError(
+                f"{source.path}: {preset.name} timestamps have no time zone; declare the source zone with --tz "
+                "(e.g. --tz UTC)"
+            )
+        row = 1
+        for batch in _batches(source, options, columns):
+            if source.partition:
+                for key, value in source.partition.items():
+                    if key not in batch.schema.names:
+                        batch = batch.append_column(key, pa.array([value] * len(batch), pa.string()))
+            try:
+                staged = preset.stage(batch, options)
+            except DataError as error:
+                raise DataError(f"{source.path}: {error}") from None
+            if row == 1:
+                report.mapping = dict(staged.mapping)
+                for name in staged.id_casts:
+                    notes.append(f"{source.path}: column {name} is an integer in the file; read as text")
+            if preset.role == "account_labels":
+                account_labels.append(_account_labels(staged))
+                report.rows_read += len(batch)
+                report.accepted += len(batch)
+                row += len(batch)
+                continue
+            try:
+                good, codes, details = canonicalize(
+                    staged, options, file_index=file_index, first_row=row, default_currency=currency,
+                    default_channel=channel,
+                )
+            except DataError as error:
+                raise type(error)(f"{source.path}: {error}") from None
+            label_keys.update(staged.labels)
+            n_bad = int(np.count_nonzero(codes))
+            if n_bad:
+                bad = reject_records(batch, codes, details, file_name=source.name, first_row=row)
+                rejects.append(bad)
+                reasons.update(bad.column("reason").to_pylist())
+            if good.num_rows and "txn_id" not in staged.columns:
+                hashes.append(_content_hash(good))
+            accepted.append(good)
+            report.rows_read += len(batch)
+            report.accepted += good.num_rows
+            report.rejected += n_bad
+            row += len(batch)
+        if source.malformed:
+            bad = _malformed(source)
+            rejects.append(bad)
+            reasons["malformed_row"] += len(source.malformed)
+            report.rows_read += len(source.malformed)
+            report.rejected += len(source.malformed)
+            if options.on_bad_rows == "fail":
+                raise RejectLimitError(f"{source.path}: malformed record; stopping because --on-bad-rows fail")
+        if report.rows_read and reasons and report.rejected == report.rows_read and all(
+            r in ("naive_timestamp",) for r in _file_reasons(rejects, source.name)
+        ):
+            raise DataError(
+                f"{source.path}: timestamps have no time zone; declare the source zone with --tz (e.g. --tz UTC) "
+                "or give a --timestamp-format with %z"
+            )
+
+    ledger_rows = [f for f in files if f.role == "ledger"]
+    if not ledger_rows:
+        raise DataError("no ledger file among the inputs (only side or label files)")
+
+    table = _finish(accepted, hashes, label_keys)
+    table, dup_rejects, dup_count, conflict_count = _resolve_duplicates(table, sources)
+    if dup_rejects is not None:
+        rejects.append(dup_rejects)
+        if conflict_count:
+            reasons["conflicting_duplicate_id"] += conflict_count
+        if dup_count:
+            reasons["duplicate"] += dup_count
+        _attribute_duplicates(files, dup_rejects)
+    table = _sort(table)
+
+    labels = None
+    label_cols = [n for n in table.schema.names if n.startswith("_label_")]
+    if label_cols:
+        labels = _labels(table, label_cols)
+    ledger = table.select(CANONICAL_SCHEMA.names).cast(CANONICAL_SCHEMA)
+    reject_table = (
+        pa.Table.from_batches(rejects, schema=REJECTS_SCHEMA) if rejects else REJECTS_SCHEMA.empty_table()
+    )
+    reject_table = reject_table.sort_by([("source_file", "ascending"), ("row_number", "ascending"), ("reason", "ascending")])
+    acc_labels = None
+    if account_labels:
+        acc_labels = pa.concat_tables(account_labels).cast(ACCOUNT_LABEL_SCHEMA)
+
+    rows_read = sum(f.rows_read for f in ledger_rows)
+    rejected = sum(v for k, v in reasons.items() if k != "duplicate")
+    report = ReadReport(
+        files=files,
+        rows_read=rows_read,
+        accepted=ledger.num_rows,
+        rejected=rejected,
+        duplicates=reasons.get("duplicate", 0),
+        reasons=dict(reasons),
+        notes=notes,
+    )
+    if not report.reconciles:  # an internal invariant, not input validation
+        raise RuntimeError(
+            f"reconciliation failed: read {rows_read} != accepted {ledger.num_rows} + rejected {rejected} "
+            f"+ duplicates {report.duplicates}"
+        )
+    if report.reject_rate > options.max_reject_rate:
+        top = ", ".join(f"{k} {v}" for k, v in Counter(reasons).most_common(3))
+        raise RejectLimitError(
+            f"{rejected} of {rows_read} rows rejected ({report.reject_rate:.2%}), above --max-reject-rate "
+            f"{options.max_reject_rate:.2%} ({top}); run `flowscan validate` to see the reasons"
+        )
+    return LedgerRead(ledger, reject_table, labels, acc_labels, report)
+
+
+def _batches(source: S.SourceFile, options: ReadOptions, columns: list[str]):
+    if source.kind == "csv":
+        yield from S.iter_csv(source, options)
+    else:
+        file_columns = [c for c in columns if c not in source.partition]
+        yield from S.iter_columnar(source, file_columns, options.batch_size)
+
+
+def _file_reasons(rejects: list[pa.RecordBatch], name: str) -> set[str]:
+    found = set()
+    for batch in rejects:
+        mask = pc.equal(batch.column("source_file"), name)
+        found.update(pc.unique(pc.filter(batch.column("reason"), mask)).to_pylist())
+    return found
+
+
+def _malformed(source: S.SourceFile) -> pa.RecordBatch:
+    import json
+
+    lines = [line for line, _ in source.malformed]
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([source.name] * len(lines), pa.string()),
+            pa.array([(x if x is not None else -1) for x in lines], pa.int64()),
+            pa.array(["malformed_row"] * len(lines), pa.string()),
+            pa.array([f"line {x}; fields differ from the header's {len(source.columns)}" for x in lines], pa.string()),
+            pa.array([json.dumps({"text": text}, ensure_ascii=False) for _, text in source.malformed], pa.string()),
+        ],
+        schema=REJECTS_SCHEMA,
+    )
+
+
+def _account_labels(staged: P.Staged) -> pa.Table:
+    n = len(staged.raw)
+    account = staged.columns["account"].cast(pa.string())
+    labels = staged.labels
+    return pa.table(
+        {
+            "account": pc.utf8_trim_whitespace(account),
+            "is_laundering": pc.fill_null(labels["is_laundering"], False),
+            "typology": labels.get("typology", pa.nulls(n, pa.string())).cast(pa.string()),
+            "alert_id": labels.get("alert_id", pa.nulls(n, pa.string())).cast(pa.string()),
+        }
+    )
+
+
+# -- generated ids ---------------------------------------------------------------------------
+
+_HASHED = [c for c in CONTENT_COLUMNS if c not in ("is_self_transfer", "is_reversal")]
+
+
+def _content_hash(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent 64-bit hashes of each row's canonical content."""
+    n = batch.num_rows
+    out = []
+    for seed in (0x243F6A8885A308D3, 0x13198A2E03707344):
+        h = np.full(n, seed, dtype=np.uint64)
+        for name in _HASHED:
+            array = batch.column(name)
+            if pa.types.is_string(array.type):
+                data, offsets, valid = string_buffers(array)
+                ids_kernel.hash_string_column(h, data, offsets, valid)
+            else:
+                values = pc.fill_null(array.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+                valid = array.is_valid().to_numpy(zero_copy_only=False)
+                ids_kernel.hash_int_column(h, np.ascontiguousarray(values, dtype=np.int64), valid)
+        out.append(h)
+    return out[0], out[1]
+
+
+def _finish(accepted: list[pa.RecordBatch], hashes, label_keys: set[str]) -> pa.Table:
+    """Concatenate accepted batches and fill in generated ids."""
+    names = list(CANONICAL_SCHEMA.names) + ["_file", "_row"] + [f"_label_{k}" for k in sorted(label_keys)]
+    unified = []
+    for batch in accepted:
+        arrays = []
+        for name in names:
+            if name in batch.schema.names:
+                arrays.append(batch.column(name))
+            else:
+                kind = pa.bool_() if name == "_label_is_laundering" else pa.string()
+                arrays.append(pa.nulls(batch.num_rows, kind))
+        unified.append(pa.RecordBatch.from_arrays(arrays, names=names))
+    if not unified:
+        fields = [pa.field(n, CANONICAL_SCHEMA.field(n).type) for n in CANONICAL_SCHEMA.names]
+        fields += [pa.field("_file", pa.int32()), pa.field("_row", pa.int64())]
+        return pa.schema(fields).empty_table()
+    table = pa.Table.from_batches(unified).combine_chunks()
+    if hashes:
+        hi = np.concatenate([h[0] for h in hashes])
+        lo = np.concatenate([h[1] for h in hashes])
+        order = np.lexsort((lo, hi))
+        ordinals = ids_kernel.occurrence_ordinals(hi, lo, order.astype(np.int64))
+        data, offsets = ids_kernel.format_ids(hi, lo, ordinals)
+        made = pa.Array.from_buffers(pa.large_string(), len(hi), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        mask = table.column("txn_id_generated")
+        txn = pc.replace_with_mask(table.column("txn_id").combine_chunks(), mask.combine_chunks(), made.cast(pa.string()))
+        table = table.set_column(0, "txn_id", txn)
+    return table
+
+
+# -- duplicates and order --------------------------------------------------------------------
+
+
+def _resolve_duplicates(table: pa.Table, sources):
+    """Drop exact duplicates (same txn_id, same content; the first by file and row is kept)
+    and reject every row of a txn_id shared by different contents."""
+    n = table.num_rows
+    if n == 0 or pc.count_distinct(table.column("txn_id")).as_py() == n:
+        return table, None, 0, 0
+    counts = pc.value_counts(table.column("txn_id"))
+    repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    in_dup = pc.is_in(table.column("txn_id"), value_set=repeated)
+    dups = table.filter(in_dup)
+    content = ["txn_id", *CONTENT_COLUMNS]
+    dups = dups.append_column("_pos", pa.array(np.flatnonzero(_bool(in_dup)), pa.int64()))
+    versions = dups.group_by(content, use_threads=False).aggregate([("_pos", "min")])
+    per_id = versions.group_by("txn_id", use_threads=False).aggregate([("txn_id", "count")])
+    conflicting = pc.filter(per_id.column("txn_id"), pc.greater(per_id.column("txn_id_count"), 1))
+    keep_pos = pc.filter(versions.column("_pos_min"), pc.invert(pc.is_in(versions.column("txn_id"), value_set=conflicting)))
+    drop = np.zeros(n, bool)
+    drop[_bool(in_dup)] = True
+    drop[keep_pos.to_numpy()] = False
+    dropped = table.filter(pa.array(drop))
+    is_conflict = _bool(pc.is_in(dropped.column("txn_id"), value_set=conflicting))
+    reason = np.where(is_conflict, "conflicting_duplicate_id", "duplicate")
+    files = [s.name for s in sources]
+    raw = _rows_as_json(dropped)
+    rejects = pa.table(
+        {
+            "source_file": pa.array([files[i] for i in dropped.column("_file").to_pylist()], pa.string()),
+            "row_number": dropped.column("_row"),
+            "reason": pa.array(reason.tolist(), pa.string()),
+            "detail": pa.array(["txn_id"] * dropped.num_rows, pa.string()),
+            "raw": pa.array(raw, pa.string()),
+        },
+        schema=REJECTS_SCHEMA,
+    ).to_batches()
+    merged = pa.Table.from_batches(rejects, schema=REJECTS_SCHEMA).combine_chunks().to_batches()
+    return table.filter(pa.array(~drop)), (merged[0] if merged else None), int((~is_conflict).sum()), int(is_conflict.sum())
+
+
+def _rows_as_json(table: pa.Table) -> list[str]:
+    import json
+
+    rows = table.select(list(CANONICAL_SCHEMA.names)).to_pylist()
+    return [json.dumps(r, default=str, ensure_ascii=False) for r in rows]
+
+
+def _attribute_duplicates(files: list[FileReport], dup_rejects: pa.RecordBatch) -> None:
+    by_name = {f.path: f for f in files}
+    for name, reason in zip(dup_rejects.column("source_file").to_pylist(), dup_rejects.column("reason").to_pylist()):
+        f = by_name[name]
+        f.accepted -= 1
+        if reason == "duplicate":
+            f.duplicates += 1
+        else:
+            f.rejected += 1
+
+
+def _bool(array) -> np.ndarray:
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
+
+
+def _sort(table: pa.Table) -> pa.Table:
+    """Sort by (timestamp, txn_id); a table already in that order is left as it is."""
+    if table.num_rows < 2:
+        return table
+    ts = table.column("timestamp").cast(pa.int64()).to_numpy()
+    step = np.diff(ts)
+    if (step >= 0).all():
+        ties = np.flatnonzero(step == 0)
+        if len(ties) == 0:
+            return table
+        txn = table.column("txn_id")
+        left = pc.take(txn, pa.array(ties))
+        right = pc.take(txn, pa.array(ties + 1))
+        if not _bool(pc.greater(left, right)).any():
+            return table
+    return table.take(pc.sort_indices(table, sort_keys=SORT_KEYS))
+
+
+def _labels(table: pa.Table, label_cols: list[str]) -> pa.Table:
+    n = table.num_rows
+    columns = {"txn_id": table.column("txn_id")}
+    for name in ("is_laundering", "typology", "alert_id"):
+        key = f"_label_{name}"
+        kind = pa.bool_() if name == "is_laundering" else pa.string()
+        columns[name] = table.column(key) if key in label_cols else pa.nulls(n, kind)
+    return pa.table(columns).cast(LABEL_SCHEMA)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` with page checksums, through a temporary file renamed at
+    the end, so an interrupted write leaves no file that looks complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd", write_page_checksum=True, write_statistics=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def rejects_path_for(out: Path) -> Path:
+    """``ledger.parquet`` -> ``ledger.rejects.parquet``."""
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".parquet") + ".rejects.parquet")
+
+
+def labels_path_for(out: Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".parquet") + ".labels.parquet")
+
+
+def write_ledger(result: LedgerRead, out: str | Path, *, rejects: str | Path | None = None) -> dict[str, Path]:
+    """Write the canonical ledger, its rejects and (if any) its labels beside it.
+
+    Every file goes through a temporary file first; nothing is written until the whole
+    read has succeeded. Returns the paths written.
+    """
+    out = Path(out)
+    written = {"ledger": out, "rejects": Path(rejects) if rejects else rejects_path_for(out)}
+    write_parquet_atomic(result.ledger, written["ledger"])
+    write_parquet_atomic(result.rejects, written["rejects"])
+    if result.labels is not None:
+        written["labels"] = labels_path_for(out)
+        write_parquet_atomic(result.labels, written["labels"])
+    return written

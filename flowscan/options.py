@@ -1,0 +1,196 @@
+"""Options for reading a ledger: one frozen dataclass built the same way by the library,
+the command line (flags) and a TOML configuration file (its ``[read]`` table)."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .errors import ConfigError
+from .schema import CANONICAL_SCHEMA, CHANNELS
+
+FORMATS = ("auto", "canonical", "parquet", "ipc", "csv", "amlworld", "amlsim", "amlsim-legacy", "saml-d", "paysim")
+"""``auto`` detects the format from the file's extension and header; the others force it."""
+
+MAPPABLE = tuple(
+    n for n in CANONICAL_SCHEMA.names if n not in ("channel", "is_self_transfer", "is_reversal", "txn_id_generated")
+)
+"""Canonical columns a source column can be mapped to (``channel_raw`` is the source's channel)."""
+
+_STEP_UNITS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
+
+
+def _bad(name: str, expected: str, got: Any) -> ConfigError:
+    return ConfigError(f"The '{name}' option must be {expected}. Got {got!r} instead.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadOptions:
+    """How to read and validate a ledger.
+
+    Parameters
+    ----------
+    format : str, default "auto"
+        One of :data:`FORMATS`.
+    columns : mapping of str to str
+        Canonical column name to source column name, e.g. ``{"sender": "DebitAcct"}``.
+        Source columns already named like canonical ones need no entry.
+    timestamp_format : str or None
+        A ``strptime`` format for text timestamps (``"%d/%m/%Y %H:%M"``). None means ISO 8601
+        (``2024-01-31T13:45:00``, with or without a zone offset or ``Z``).
+    timezone : str or None
+        IANA zone of naive source timestamps (``"UTC"``, ``"America/New_York"``). Naive
+        timestamps are never guessed: without it, a source with naive timestamps is refused.
+    currency : str or None
+        ISO 4217 code for sources with no currency column.
+    delimiter, encoding, decimal_mark, thousands_mark : str
+        CSV dialect. ``thousands_mark`` "" accepts no separator.
+    amount_unit : {"major", "minor"}
+        Whether integer or text source amounts are whole currency units (``12.50``) or minor
+        units (``1250``). flowscan's own canonical files are always minor units.
+    amount_rounding : {"reject", "half-even"}
+        What to do with digits beyond the currency's precision (``12.345`` USD): reject the
+        row (``amount_precision``) or round half to even.
+    negative_amounts : {"reject", "reversal"}
+        Reject negative amounts (``negative_amount``) or read them as reversals: sender and
+        receiver swapped, the amount made positive, ``is_reversal`` set.
+    on_bad_rows : {"reject", "fail"}
+        Write bad rows to the rejects file and go on, or stop at the first one.
+    max_reject_rate : float in [0, 1]
+        Stop when more than this share of the rows read is rejected.
+    max_amount : int
+        Amounts above this many major units are rejected as ``absurd_amount``.
+    max_id_length : int
+        Longer ids (txn_id, sender, receiver) are rejected as ``overlong_id``.
+    valid_from, valid_until : str
+        ISO 8601 instants; timestamps outside ``[valid_from, valid_until)`` are rejected.
+    step_origin : str
+        For sources whose time is an integer step (AMLSim, PaySim): the instant of step 0.
+    step_unit : {"s", "min", "h", "d"} or None
+        Length of one step; None takes the preset's (AMLSim: d, PaySim: h).
+    channel_map : mapping of str to str
+        Extra source channel values (case-insensitive) to canonical channels.
+    batch_size : int
+        Rows per record batch while streaming.
+    """
+
+    format: str = "auto"
+    columns: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    timestamp_format: str | None = None
+    timezone: str | None = None
+    currency: str | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    decimal_mark: str = "."
+    thousands_mark: str = ""
+    amount_unit: str = "major"
+    amount_rounding: str = "reject"
+    negative_amounts: str = "reject"
+    on_bad_rows: str = "reject"
+    max_reject_rate: float = 0.01
+    max_amount: int = 10**12
+    max_id_length: int = 128
+    valid_from: str = "1970-01-01T00:00:00Z"
+    valid_until: str = "2100-01-01T00:00:00Z"
+    step_origin: str = "2017-01-01T00:00:00Z"
+    step_unit: str | None = None
+    channel_map: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    batch_size: int = 1 << 20
+
+    def __post_init__(self):
+        def choice(name, allowed):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise _bad(name, "one of " + ", ".join(map(repr, allowed)), value)
+
+        choice("format", FORMATS)
+        choice("amount_unit", ("major", "minor"))
+        choice("amount_rounding", ("reject", "half-even"))
+        choice("negative_amounts", ("reject", "reversal"))
+        choice("on_bad_rows", ("reject", "fail"))
+        if self.step_unit is not None:
+            choice("step_unit", tuple(_STEP_UNITS))
+        if not isinstance(self.columns, Mapping):
+            raise _bad("columns", "a mapping of canonical column to source column", self.columns)
+        for key, value in self.columns.items():
+            if key not in MAPPABLE:
+                raise _bad("columns", "keyed by canonical columns (" + ", ".join(MAPPABLE) + ")", key)
+            if not isinstance(value, str) or not value:
+                raise _bad(f"columns.{key}", "a source column name", value)
+        for key, value in self.channel_map.items():
+            if value not in CHANNELS:
+                raise _bad(f"channel_map.{key}", "one of " + ", ".join(CHANNELS), value)
+        object.__setattr__(self, "columns", MappingProxyType(dict(self.columns)))
+        object.__setattr__(
+            self, "channel_map", MappingProxyType({str(k).strip().casefold(): v for k, v in self.channel_map.items()})
+        )
+        if self.timezone is not None:
+            try:
+                zoneinfo.ZoneInfo(self.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise _bad("timezone", "an IANA time zone such as 'UTC' or 'Europe/London'", self.timezone) from None
+        if self.currency is not None:
+            from .currency import MINOR_DIGITS
+
+            if self.currency not in MINOR_DIGITS:
+                raise _bad("currency", "an ISO 4217 code with minor units, such as 'USD'", self.currency)
+        for name in ("delimiter", "decimal_mark"):
+            if len(getattr(self, name)) != 1:
+                raise _bad(name, "a single character", getattr(self, name))
+        if len(self.thousands_mark) > 1 or self.thousands_mark == self.decimal_mark:
+            raise _bad("thousands_mark", "empty or one character other than the decimal mark", self.thousands_mark)
+        if not (isinstance(self.max_reject_rate, (int, float)) and 0.0 <= self.max_reject_rate <= 1.0):
+            raise _bad("max_reject_rate", "a number between 0 and 1", self.max_reject_rate)
+        for name in ("max_amount", "max_id_length", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise _bad(name, "a positive integer", value)
+        for name in ("valid_from", "valid_until", "step_origin"):
+            self.instant(name)
+        if self.instant("valid_from") >= self.instant("valid_until"):
+            raise _bad("valid_until", "later than valid_from", self.valid_until)
+
+    def instant(self, name: str) -> datetime:
+        """The option ``name`` (an ISO 8601 text) as an aware datetime."""
+        text = getattr(self, name)
+        try:
+            value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        except ValueError:
+            raise _bad(name, "an ISO 8601 instant such as '2017-01-01T00:00:00Z'", text) from None
+        if value.tzinfo is None:
+            raise _bad(name, "an ISO 8601 instant with a zone ('Z' or '+00:00')", text)
+        return value.astimezone(timezone.utc)
+
+    def step_seconds(self, default: str) -> int:
+        """Seconds per step for step-based presets."""
+        return _STEP_UNITS[self.step_unit or default]
+
+    def replace(self, **changes) -> "ReadOptions":
+        """A copy with ``changes`` applied and validated."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides) -> "ReadOptions":
+        """Options from the ``[read]`` table of a TOML file, then ``overrides`` on top."""
+        path = Path(path)
+        try:
+            with path.open("rb") as handle:
+                document = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: configuration file not found.") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML ({error}).") from None
+        table = document.get("read", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [read] must be a table.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown key read.{unknown[0]}; known keys: {', '.join(sorted(known))}.")
+        return cls(**{**table, **overrides})

@@ -35,7 +35,7 @@ Ledgers = Annotated[
 ]
 Format = Annotated[str, typer.Option("--format", "-f", help=f"Source format: {', '.join(FORMATS)}.")]
 Config = Annotated[
-    Optional[Path], typer.Option("--config", "-c", help="TOML file whose [read] table holds the read options.")
+    Optional[Path], typer.Option("--config", "-c", help="TOML file whose \\[read] table holds the read options.")
 ]
 Tz = Annotated[Optional[str], typer.Option("--tz", help="IANA time zone of naive source timestamps, e.g. UTC.")]
 TsFormat = Annotated[
@@ -76,6 +76,10 @@ def _one_line_errors(command):
         except FlowscanError as error:
             err.print(f"flowscan: error: {error}", markup=False)
             raise typer.Exit(2 if isinstance(error, ConfigError) else 1) from None
+        except OSError as error:  # an output that cannot be written: name the file, not the data
+            where = f"{error.filename}: " if error.filename else ""
+            err.print(f"flowscan: error: {where}{error.strerror or type(error).__name__}", markup=False)
+            raise typer.Exit(1) from None
 
     return run
 
@@ -224,8 +228,7 @@ def ingest(
 ) -> None:
     """Read ledgers and write the canonical Parquet ledger (with page checksums) and its rejects.
 
-    Nothing is written unless the whole read succeeds; labels found in the source are written
-    beside the ledger as NAME.labels.parquet.
+    Nothing is written unless the whole read succeeds. Labels found in the source are written beside the ledger as NAME.labels.parquet.
 
     Example:
 

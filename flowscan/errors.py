@@ -15,6 +15,10 @@ class ConfigError(FlowscanError, ValueError):
     """An option, a configuration key or a command-line flag has a wrong value."""
 
 
+class ConfigTypeError(ConfigError, TypeError):
+    """An option has a value of the wrong type."""
+
+
 class DataError(FlowscanError, ValueError):
     """The input data cannot be used as it is (the run cannot go on)."""
 

@@ -3,8 +3,8 @@
 Kernels never see account ids: they see int32 codes in ``[0, n_accounts)`` and CSR views
 (an ``offsets`` array per account and the rows of each account in time order). Codes
 follow the sorted order of the account ids, so they do not depend on the row order of the
-input. Built with Arrow's hash kernels and one linear Numba pass; no Python loop per row or
-per account.
+input. Built with Arrow's hash kernel and one counting-sort pass in Numba; no Python loop per
+row or per account.
 """
 
 from __future__ import annotations
@@ -66,17 +66,36 @@ class AccountIndex:
         return pos
 
 
-def _codes(encoded: pa.ChunkedArray, remap: np.ndarray) -> np.ndarray:
-    out = np.empty(encoded.length(), dtype=np.int32)
-    start = 0
+def factorize(*arrays) -> tuple[pa.Array, list[np.ndarray]]:
+    """Codes of the strings in ``arrays`` (nulls -1), shared across the arrays and numbered in
+    the sorted (byte) order of the strings, so codes do not depend on row order.
+
+    Returns
+    -------
+    values : pyarrow.StringArray
+        The distinct strings, sorted; ``values[code]`` is the string.
+    codes : list of ndarray of int32
+        One array of codes per input array.
+    """
+    chunks = []
+    for array in arrays:
+        chunks.extend(array.chunks if isinstance(array, pa.ChunkedArray) else [array])
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.string()), null_encoding="mask")
+    dictionary = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
+    order = pc.sort_indices(dictionary).to_numpy()
+    rank = np.empty(len(order) + 1, dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    rank[-1] = -1  # null
+    codes = []
     for chunk in encoded.chunks:
-        idx = chunk.indices.to_numpy(zero_copy_only=False) if chunk.null_count == 0 else pc.fill_null(
-            chunk.indices, -1
-        ).to_numpy(zero_copy_only=False)
-        idx = idx.astype(np.int64, copy=False)
-        out[start : start + len(chunk)] = np.where(idx >= 0, remap[np.maximum(idx, 0)], -1)
-        start += len(chunk)
-    return out
+        idx = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
+        codes.append(rank[idx])
+    flat = np.concatenate(codes) if codes else np.zeros(0, np.int32)
+    out, start = [], 0
+    for array in arrays:
+        out.append(flat[start : start + len(array)])
+        start += len(array)
+    return dictionary.take(pa.array(order)), out
 
 
 def build_index(ledger: pa.Table) -> AccountIndex:
@@ -91,26 +110,12 @@ def build_index(ledger: pa.Table) -> AccountIndex:
     -------
     AccountIndex
     """
-    sender = ledger.column("sender")
-    receiver = ledger.column("receiver")
-    both = pa.chunked_array(sender.chunks + receiver.chunks, type=pa.string())
-    encoded = pc.dictionary_encode(both, null_encoding="mask")
-    n = ledger.num_rows
-    if encoded.num_chunks:
-        dictionary = encoded.chunk(0).dictionary
-    else:
-        dictionary = pa.array([], pa.string())
-    order = pc.sort_indices(dictionary).to_numpy()
-    remap = np.empty(len(dictionary), dtype=np.int32)
-    remap[order] = np.arange(len(dictionary), dtype=np.int32)
-    accounts = dictionary.take(pa.array(order))
-    codes = _codes(encoded, remap) if encoded.num_chunks else np.zeros(0, np.int32)
-    sender_codes, receiver_codes = codes[:n], codes[n:]
+    accounts, (sender, receiver) = factorize(ledger.column("sender"), ledger.column("receiver"))
     n_accounts = len(accounts)
     return AccountIndex(
         accounts=accounts,
-        sender=sender_codes,
-        receiver=receiver_codes,
-        by_sender=CSR(*group_rows(sender_codes, n_accounts)),
-        by_receiver=CSR(*group_rows(receiver_codes, n_accounts)),
+        sender=sender,
+        receiver=receiver,
+        by_sender=CSR(*group_rows(sender, n_accounts)),
+        by_receiver=CSR(*group_rows(receiver, n_accounts)),
     )

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .currency import MINOR_DIGITS
-from .errors import DataError, RejectLimitError
+from .errors import CorruptFileError, DataError, RejectLimitError
 from .kernels import ids as ids_kernel
 from .options import ReadOptions
 from .read import presets as P
@@ -161,6 +162,7 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
     reasons: Counter[str] = Counter()
     label_keys: set[str] = set()
     columnar_schemas = {}
+    remaps: dict[str, np.ndarray] = {}
 
     columnar = [s for s in sources if s.kind in ("parquet", "ipc")]
     for source in columnar:
@@ -168,97 +170,98 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
     if columnar:
         S.check_same_types(columnar, [columnar_schemas[s.name] for s in columnar])
 
-    for file_index, source in enumerate(sources):
-        if source.kind == "csv":
-            columns = S.csv_header(source, options)
-            schema = None
-        else:
-            schema = columnar_schemas[source.name]
-            columns = list(schema.names) + list(source.partition)
-        source.columns = columns
-        try:
-            preset = P.detect(columns, source.kind, schema, options)
-        except DataError as error:
-            raise DataError(f"{source.path}: {error}") from None
-        report = FileReport(source.name, source.kind, preset.name, preset.role, size_bytes=source.path.stat().st_size,
-                            columns=columns)
-        files.append(report)
-        if preset.role == "side":
-            notes.append(f"{source.path}: {preset.description}; not a ledger, skipped")
-            continue
-        if source.kind == "ipc" and schema is not None and is_canonical(schema):
-            report.preset = "canonical"
-        elif schema is not None and is_canonical(schema):
-            report.preset = "canonical"
-        currency, channel, naive = _PRESET_DEFAULTS.get(preset.name, (None, "other", False))
-        currency = options.currency or currency
-        if naive and options.timezone is None:
-            raise DataError(
-                f"{source.path}: {preset.name} timestamps have no time zone; declare the source zone with --tz "
-                "(e.g. --tz UTC)"
-            )
-        row = 1
-        for batch in _batches(source, options, columns):
-            if source.partition:
-                for key, value in source.partition.items():
-                    if key not in batch.schema.names:
-                        batch = batch.append_column(key, pa.array([value] * len(batch), pa.string()))
+    threads = options.threads or min(os.cpu_count() or 1, 8)
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flowscan-read")
+    try:
+        for file_index, source in enumerate(sources):
+            if source.kind == "csv":
+                columns = S.csv_header(source, options)
+                schema = None
+            else:
+                schema = columnar_schemas[source.name]
+                columns = list(schema.names) + list(source.partition)
+            source.columns = columns
             try:
-                staged = preset.stage(batch, options)
+                preset = P.detect(columns, source.kind, schema, options)
             except DataError as error:
                 raise DataError(f"{source.path}: {error}") from None
-            if row == 1:
-                report.mapping = dict(staged.mapping)
-                for name in staged.id_casts:
-                    notes.append(f"{source.path}: column {name} is an integer in the file; read as text")
-            if preset.role == "account_labels":
-                account_labels.append(_account_labels(staged))
-                report.rows_read += len(batch)
-                report.accepted += len(batch)
-                row += len(batch)
+            report = FileReport(source.name, source.kind, preset.name, preset.role, size_bytes=source.path.stat().st_size,
+                                columns=columns)
+            files.append(report)
+            if preset.role == "side":
+                notes.append(f"{source.path}: {preset.description}; not a ledger, skipped")
                 continue
-            try:
-                good, codes, details = canonicalize(
-                    staged, options, file_index=file_index, first_row=row, default_currency=currency,
-                    default_channel=channel,
+            if schema is not None and is_canonical(schema):
+                report.preset = "canonical"
+            currency, channel, naive = _PRESET_DEFAULTS.get(preset.name, (None, "other", False))
+            currency = options.currency or currency
+            if naive and options.timezone is None:
+                raise DataError(
+                    f"{source.path}: {preset.name} timestamps have no time zone; declare the source zone with --tz "
+                    "(e.g. --tz UTC)"
                 )
-            except DataError as error:
-                raise type(error)(f"{source.path}: {error}") from None
-            label_keys.update(staged.labels)
-            n_bad = int(np.count_nonzero(codes))
-            if n_bad:
-                bad = reject_records(batch, codes, details, file_name=source.name, first_row=row)
+
+            def work(batch, first_row, preset=preset, file_index=file_index, currency=currency, channel=channel):
+                staged = preset.stage(batch, options)
+                if preset.role == "account_labels":
+                    return staged, None
+                good, codes, details = canonicalize(staged, options, file_index=file_index, first_row=first_row,
+                                                    default_currency=currency, default_channel=channel)
+                made = _content_hash(good) if good.num_rows and "txn_id" not in staged.columns else None
+                return staged, (good, codes, details, made)
+
+            for batch, first_row, (staged, outcome) in _with_path(source, _in_order(pool, work, _batches(source, options, columns), threads)):
+                if first_row == 1:
+                    report.mapping = dict(staged.mapping)
+                    for name in staged.id_casts:
+                        notes.append(f"{source.path}: column {name} is an integer in the file; read as text")
+                report.rows_read += len(batch)
+                if outcome is None:
+                    account_labels.append(_account_labels(staged))
+                    report.accepted += len(batch)
+                    continue
+                good, codes, details, made = outcome
+                label_keys.update(staged.labels)
+                n_bad = int(np.count_nonzero(codes))
+                if n_bad:
+                    bad = reject_records(batch, codes, details, file_name=source.name, first_row=first_row)
+                    rejects.append(bad)
+                    reasons.update(bad.column("reason").to_pylist())
+                if made is not None:
+                    hashes.append(made)
+                accepted.append(good)
+                report.accepted += good.num_rows
+                report.rejected += n_bad
+            if source.malformed:
+                located = S.malformed_ordinals(source, options)
+                if located is None:
+                    notes.append(f"{source.path}: malformed records; row numbers of the other records count "
+                                 "well-formed records only")
+                else:
+                    remaps[source.name] = located[0]
+                bad = _malformed(source, located)
                 rejects.append(bad)
-                reasons.update(bad.column("reason").to_pylist())
-            if good.num_rows and "txn_id" not in staged.columns:
-                hashes.append(_content_hash(good))
-            accepted.append(good)
-            report.rows_read += len(batch)
-            report.accepted += good.num_rows
-            report.rejected += n_bad
-            row += len(batch)
-        if source.malformed:
-            bad = _malformed(source)
-            rejects.append(bad)
-            reasons["malformed_row"] += len(source.malformed)
-            report.rows_read += len(source.malformed)
-            report.rejected += len(source.malformed)
-            if options.on_bad_rows == "fail":
-                raise RejectLimitError(f"{source.path}: malformed record; stopping because --on-bad-rows fail")
-        if report.rows_read and reasons and report.rejected == report.rows_read and all(
-            r in ("naive_timestamp",) for r in _file_reasons(rejects, source.name)
-        ):
-            raise DataError(
-                f"{source.path}: timestamps have no time zone; declare the source zone with --tz (e.g. --tz UTC) "
-                "or give a --timestamp-format with %z"
-            )
+                reasons["malformed_row"] += len(source.malformed)
+                report.rows_read += len(source.malformed)
+                report.rejected += len(source.malformed)
+                if options.on_bad_rows == "fail":
+                    raise RejectLimitError(f"{source.path}: malformed record; stopping because --on-bad-rows fail")
+            if report.rows_read and reasons and report.rejected == report.rows_read and all(
+                r in ("naive_timestamp",) for r in _file_reasons(rejects, source.name)
+            ):
+                raise DataError(
+                    f"{source.path}: timestamps have no time zone; declare the source zone with --tz (e.g. --tz UTC) "
+                    "or give a --timestamp-format with %z"
+                )
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
     ledger_rows = [f for f in files if f.role == "ledger"]
     if not ledger_rows:
         raise DataError("no ledger file among the inputs (only side or label files)")
 
     table = _finish(accepted, hashes, label_keys)
-    table, dup_rejects, dup_count, conflict_count = _resolve_duplicates(table, sources)
+    table, dup_rejects, dup_count, conflict_count = _resolve_duplicates(table, sources, options)
     if dup_rejects is not None:
         rejects.append(dup_rejects)
         if conflict_count:
@@ -276,6 +279,7 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
     reject_table = (
         pa.Table.from_batches(rejects, schema=REJECTS_SCHEMA) if rejects else REJECTS_SCHEMA.empty_table()
     )
+    reject_table = _renumber(reject_table, remaps)
     reject_table = reject_table.sort_by([("source_file", "ascending"), ("row_number", "ascending"), ("reason", "ascending")])
     acc_labels = None
     if account_labels:
@@ -308,10 +312,49 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
 
 def _batches(source: S.SourceFile, options: ReadOptions, columns: list[str]):
     if source.kind == "csv":
-        yield from S.iter_csv(source, options)
+        batches = S.iter_csv(source, options)
     else:
         file_columns = [c for c in columns if c not in source.partition]
-        yield from S.iter_columnar(source, file_columns, options.batch_size)
+        batches = S.iter_columnar(source, file_columns, options.batch_size)
+    for batch in batches:
+        for key, value in source.partition.items():
+            if key not in batch.schema.names:
+                batch = batch.append_column(key, pa.array([value] * len(batch), pa.string()))
+        yield batch
+
+
+def _in_order(pool, work, batches, depth: int):
+    """Run ``work(batch, first_row)`` on a thread pool, at most ``depth`` batches ahead, and
+    yield ``(batch, first_row, result)`` in input order; errors surface in input order too,
+    so the outcome does not depend on the number of threads."""
+    pending: deque = deque()
+    row = 1
+    for batch in batches:
+        pending.append((batch, row, pool.submit(work, batch, row)))
+        row += len(batch)
+        while len(pending) > depth:
+            item = pending.popleft()
+            yield item[0], item[1], _result(item[2])
+    while pending:
+        item = pending.popleft()
+        yield item[0], item[1], _result(item[2])
+
+
+def _with_path(source: S.SourceFile, items):
+    """Prefix errors about a file's content with the file's name (once)."""
+    try:
+        yield from items
+    except CorruptFileError:
+        raise
+    except DataError as error:
+        raise type(error)(f"{source.path}: {error}") from None
+
+
+def _result(future):
+    try:
+        return future.result()
+    except DataError as error:
+        raise type(error)(str(error)) from None
 
 
 def _file_reasons(rejects: list[pa.RecordBatch], name: str) -> set[str]:
@@ -322,20 +365,41 @@ def _file_reasons(rejects: list[pa.RecordBatch], name: str) -> set[str]:
     return found
 
 
-def _malformed(source: S.SourceFile) -> pa.RecordBatch:
+def _malformed(source: S.SourceFile, located) -> pa.RecordBatch:
+    """Rejects for malformed CSV records: record number and first line when the second pass
+    located them (``located``), else the line number the CSV parser reported."""
     import json
 
-    lines = [line for line, _ in source.malformed]
+    if located is not None:
+        numbers, lines = located[0].tolist(), located[1].tolist()
+    else:
+        lines = [(line if line is not None else -1) for line, _ in source.malformed]
+        numbers = lines
     return pa.RecordBatch.from_arrays(
         [
             pa.array([source.name] * len(lines), pa.string()),
-            pa.array([(x if x is not None else -1) for x in lines], pa.int64()),
+            pa.array(numbers, pa.int64()),
             pa.array(["malformed_row"] * len(lines), pa.string()),
             pa.array([f"line {x}; fields differ from the header's {len(source.columns)}" for x in lines], pa.string()),
             pa.array([json.dumps({"text": text}, ensure_ascii=False) for _, text in source.malformed], pa.string()),
         ],
         schema=REJECTS_SCHEMA,
     )
+
+
+def _renumber(rejects: pa.Table, remaps: dict[str, np.ndarray]) -> pa.Table:
+    """Turn well-formed-record numbers into record numbers that count malformed records too,
+    for the files that had some (``remaps``: sorted record numbers of the malformed ones)."""
+    if not remaps or rejects.num_rows == 0:
+        return rejects
+    files = rejects.column("source_file").to_numpy(zero_copy_only=False)
+    reasons = rejects.column("reason").to_numpy(zero_copy_only=False)
+    numbers = rejects.column("row_number").to_numpy().copy()
+    for name, malformed in remaps.items():
+        rows = (files == name) & (reasons != "malformed_row")
+        shift = malformed - np.arange(1, len(malformed) + 1)  # good records before each malformed one
+        numbers[rows] += np.searchsorted(shift, numbers[rows], side="left")
+    return rejects.set_column(rejects.schema.get_field_index("row_number"), "row_number", pa.array(numbers, pa.int64()))
 
 
 def _account_labels(staged: P.Staged) -> pa.Table:
@@ -397,7 +461,14 @@ def _finish(accepted: list[pa.RecordBatch], hashes, label_keys: set[str]) -> pa.
     if hashes:
         hi = np.concatenate([h[0] for h in hashes])
         lo = np.concatenate([h[1] for h in hashes])
-        order = np.lexsort((lo, hi))
+        label_cols = [n for n in names if n.startswith("_label_")]
+        if label_cols:
+            # Identical rows get ids g…, g…-1, … ; ordering them by their labels too makes
+            # the labels table independent of the input's row order.
+            made = table.filter(table.column("txn_id_generated")).select(label_cols)
+            order = np.lexsort([_rank(made.column(n)) for n in reversed(label_cols)] + [lo, hi])
+        else:
+            order = np.lexsort((lo, hi))
         ordinals = ids_kernel.occurrence_ordinals(hi, lo, order.astype(np.int64))
         data, offsets = ids_kernel.format_ids(hi, lo, ordinals)
         made = pa.Array.from_buffers(pa.large_string(), len(hi), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
@@ -407,14 +478,27 @@ def _finish(accepted: list[pa.RecordBatch], hashes, label_keys: set[str]) -> pa.
     return table
 
 
+def _rank(column) -> np.ndarray:
+    """A sort key for a label column: the rank of each value, -1 for null."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_boolean(array.type):
+        return pc.fill_null(array.cast(pa.int8()), -1).to_numpy(zero_copy_only=False)
+    encoded = pc.dictionary_encode(array.cast(pa.string()))
+    order = pc.sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order) + 1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    rank[-1] = -1
+    return rank[pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)]
+
+
 # -- duplicates and order --------------------------------------------------------------------
 
 
-def _resolve_duplicates(table: pa.Table, sources):
+def _resolve_duplicates(table: pa.Table, sources, options: ReadOptions):
     """Drop exact duplicates (same txn_id, same content; the first by file and row is kept)
     and reject every row of a txn_id shared by different contents."""
     n = table.num_rows
-    if n == 0 or pc.count_distinct(table.column("txn_id")).as_py() == n:
+    if n == 0 or _ids_unique(table.column("txn_id")):
         return table, None, 0, 0
     counts = pc.value_counts(table.column("txn_id"))
     repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
@@ -433,7 +517,15 @@ def _resolve_duplicates(table: pa.Table, sources):
     is_conflict = _bool(pc.is_in(dropped.column("txn_id"), value_set=conflicting))
     reason = np.where(is_conflict, "conflicting_duplicate_id", "duplicate")
     files = [s.name for s in sources]
-    raw = _rows_as_json(dropped)
+    file_idx = dropped.column("_file").to_numpy()
+    row_idx = dropped.column("_row").to_numpy()
+    if options.on_bad_rows == "fail" and is_conflict.any():
+        k = int(np.argmax(is_conflict))
+        raise RejectLimitError(
+            f"{files[file_idx[k]]}: record {row_idx[k]} shares its txn_id with a row of different content; "
+            "stopping because --on-bad-rows fail"
+        )
+    raw = _source_records(sources, options, file_idx, row_idx)
     rejects = pa.table(
         {
             "source_file": pa.array([files[i] for i in dropped.column("_file").to_pylist()], pa.string()),
@@ -448,11 +540,39 @@ def _resolve_duplicates(table: pa.Table, sources):
     return table.filter(pa.array(~drop)), (merged[0] if merged else None), int((~is_conflict).sum()), int(is_conflict.sum())
 
 
-def _rows_as_json(table: pa.Table) -> list[str]:
+def _ids_unique(txn_id) -> bool:
+    """Whether all ids differ: a 64-bit hash per id, sorted; only when two hashes meet is the
+    exact (slower) count made, so a hash collision can never hide or invent a duplicate."""
+    array = txn_id.combine_chunks() if isinstance(txn_id, pa.ChunkedArray) else txn_id
+    data, offsets, valid = string_buffers(array)
+    hashes = np.zeros(len(array), dtype=np.uint64)
+    ids_kernel.hash_string_column(hashes, data, offsets, valid)
+    if not ids_kernel.repeated(np.sort(hashes)):
+        return True
+    return pc.count_distinct(array).as_py() == len(array)
+
+
+def _source_records(sources, options: ReadOptions, file_idx: np.ndarray, row_idx: np.ndarray) -> list[str]:
+    """The source records at (file, record number) as JSON text, read again from their files
+    (only the files that hold duplicates, and only when there are duplicates)."""
+    from .validate import _jsonable
     import json
 
-    rows = table.select(list(CANONICAL_SCHEMA.names)).to_pylist()
-    return [json.dumps(r, default=str, ensure_ascii=False) for r in rows]
+    found: dict[tuple[int, int], str] = {}
+    for f in np.unique(file_idx):
+        source = sources[f]
+        wanted = np.sort(row_idx[file_idx == f])
+        first = 1
+        batches = (S.iter_csv(source, options, record_malformed=False) if source.kind == "csv"
+                   else _batches(source, options, source.columns))
+        for batch in batches:
+            lo, hi = np.searchsorted(wanted, [first, first + len(batch)])
+            if hi > lo:
+                rows = batch.take(pa.array(wanted[lo:hi] - first)).to_pylist()
+                for number, row in zip(wanted[lo:hi], rows):
+                    found[(int(f), int(number))] = json.dumps(row, default=_jsonable, ensure_ascii=False)
+            first += len(batch)
+    return [found[(int(f), int(r))] for f, r in zip(file_idx, row_idx)]
 
 
 def _attribute_duplicates(files: list[FileReport], dup_rejects: pa.RecordBatch) -> None:
@@ -503,19 +623,29 @@ def _labels(table: pa.Table, label_cols: list[str]) -> pa.Table:
 # -- writing ---------------------------------------------------------------------------------
 
 
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` with page checksums, through a temporary file renamed at
-    the end, so an interrupted write leaves no file that looks complete."""
-    path = Path(path)
+def _temporary(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # the mode a plain open() would give, not mkstemp's 0600
+    return Path(tmp)
+
+
+def write_parquet_atomic(tables: dict[Path, pa.Table]) -> None:
+    """Write each table to its path with page checksums: all of them to temporary files
+    first, then renamed into place, so a failure leaves no output that looks complete."""
+    temps: dict[Path, Path] = {}
     try:
-        pq.write_table(table, tmp, compression="zstd", write_page_checksum=True, write_statistics=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        for path, table in tables.items():
+            temps[path] = _temporary(Path(path))
+            pq.write_table(table, temps[path], compression="zstd", write_page_checksum=True, write_statistics=True)
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
 
 
 def rejects_path_for(out: Path) -> Path:
@@ -537,9 +667,9 @@ def write_ledger(result: LedgerRead, out: str | Path, *, rejects: str | Path | N
     """
     out = Path(out)
     written = {"ledger": out, "rejects": Path(rejects) if rejects else rejects_path_for(out)}
-    write_parquet_atomic(result.ledger, written["ledger"])
-    write_parquet_atomic(result.rejects, written["rejects"])
+    tables = {written["ledger"]: result.ledger, written["rejects"]: result.rejects}
     if result.labels is not None:
         written["labels"] = labels_path_for(out)
-        write_parquet_atomic(result.labels, written["labels"])
+        tables[written["labels"]] = result.labels
+    write_parquet_atomic(tables)
     return written

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, ConfigTypeError
 from .schema import CANONICAL_SCHEMA, CHANNELS
 
 FORMATS = ("auto", "canonical", "parquet", "ipc", "csv", "amlworld", "amlsim", "amlsim-legacy", "saml-d", "paysim")
@@ -26,8 +26,12 @@ MAPPABLE = tuple(
 _STEP_UNITS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
 
 
-def _bad(name: str, expected: str, got: Any) -> ConfigError:
-    return ConfigError(f"The '{name}' option must be {expected}. Got {got!r} instead.")
+def _bad(name: str, expected: str, got: Any, kind: type[ConfigError] = ConfigError) -> ConfigError:
+    return kind(f"The '{name}' option must be {expected}. Got {got!r} instead.")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +82,9 @@ class ReadOptions:
         Extra source channel values (case-insensitive) to canonical channels.
     batch_size : int
         Rows per record batch while streaming.
+    threads : int or None
+        Batches checked at once (None: the machine's cores, at most 8). The result does not
+        depend on it.
     """
 
     format: str = "auto"
@@ -102,10 +109,13 @@ class ReadOptions:
     step_unit: str | None = None
     channel_map: Mapping[str, str] = dataclasses.field(default_factory=dict)
     batch_size: int = 1 << 20
+    threads: int | None = None
 
     def __post_init__(self):
         def choice(name, allowed):
             value = getattr(self, name)
+            if not isinstance(value, str):
+                raise _bad(name, "one of " + ", ".join(map(repr, allowed)), value, ConfigTypeError)
             if value not in allowed:
                 raise _bad(name, "one of " + ", ".join(map(repr, allowed)), value)
 
@@ -117,7 +127,16 @@ class ReadOptions:
         if self.step_unit is not None:
             choice("step_unit", tuple(_STEP_UNITS))
         if not isinstance(self.columns, Mapping):
-            raise _bad("columns", "a mapping of canonical column to source column", self.columns)
+            raise _bad("columns", "a mapping of canonical column to source column", self.columns, ConfigTypeError)
+        if not isinstance(self.channel_map, Mapping):
+            raise _bad("channel_map", "a mapping of source channel to canonical channel", self.channel_map,
+                       ConfigTypeError)
+        for name in ("timestamp_format", "timezone", "currency"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise _bad(name, "a string or None", getattr(self, name), ConfigTypeError)
+        for name in ("delimiter", "encoding", "decimal_mark", "thousands_mark"):
+            if not isinstance(getattr(self, name), str):
+                raise _bad(name, "a string", getattr(self, name), ConfigTypeError)
         for key, value in self.columns.items():
             if key not in MAPPABLE:
                 raise _bad("columns", "keyed by canonical columns (" + ", ".join(MAPPABLE) + ")", key)
@@ -145,11 +164,17 @@ class ReadOptions:
                 raise _bad(name, "a single character", getattr(self, name))
         if len(self.thousands_mark) > 1 or self.thousands_mark == self.decimal_mark:
             raise _bad("thousands_mark", "empty or one character other than the decimal mark", self.thousands_mark)
-        if not (isinstance(self.max_reject_rate, (int, float)) and 0.0 <= self.max_reject_rate <= 1.0):
+        if not _is_number(self.max_reject_rate):
+            raise _bad("max_reject_rate", "a number between 0 and 1", self.max_reject_rate, ConfigTypeError)
+        if not 0.0 <= self.max_reject_rate <= 1.0:
             raise _bad("max_reject_rate", "a number between 0 and 1", self.max_reject_rate)
-        for name in ("max_amount", "max_id_length", "batch_size"):
+        for name in ("max_amount", "max_id_length", "batch_size", "threads"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            if value is None and name == "threads":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _bad(name, "a positive integer", value, ConfigTypeError)
+            if value <= 0:
                 raise _bad(name, "a positive integer", value)
         for name in ("valid_from", "valid_until", "step_origin"):
             self.instant(name)
@@ -193,4 +218,7 @@ class ReadOptions:
         unknown = sorted(set(table) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown key read.{unknown[0]}; known keys: {', '.join(sorted(known))}.")
-        return cls(**{**table, **overrides})
+        try:
+            return cls(**{**table, **overrides})
+        except ConfigError as error:
+            raise type(error)(f"{path}: {error}") from None

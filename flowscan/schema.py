@@ -88,7 +88,8 @@ REJECTS_SCHEMA = pa.schema(
     metadata={"flowscan.schema": SCHEMA_VERSION},
 )
 """Rows that were not accepted. ``row_number`` counts data records from 1 in their file
-(the header is not a record); ``raw`` is the source record as a JSON object of text values."""
+(the header is not a record; malformed records count); ``raw`` is the source record as a
+JSON object (a malformed CSV record: ``{"text": ...}``)."""
 
 LABEL_SCHEMA = pa.schema(
     [

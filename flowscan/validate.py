@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .currency import MINOR_DIGITS, normalize_currency
-from .errors import DataError
+from .errors import DataError, RejectLimitError
 from .kernels import parse as parse_kernel
 from .options import ReadOptions
 from .read.presets import GENERIC_CHANNELS, Staged
@@ -84,21 +84,26 @@ def _clean_text(array: pa.Array | None, n: int) -> pa.Array:
 
 
 class _Verdict:
-    """The first reason that applies to each row of a batch."""
+    """The first reason that applies to each row of a batch, in the order of REASONS
+    (whatever order the checks run in)."""
 
     def __init__(self, n: int):
-        self.code = np.zeros(n, dtype=np.int8)
-        self.detail = np.full(n, None, dtype=object)
+        self.n = n
+        self.marks: list[tuple[int, int, np.ndarray, str | None]] = []
 
     def mark(self, mask: np.ndarray, reason: str, detail: str | None = None) -> None:
-        hit = mask & (self.code == 0)
-        self.code[hit] = _CODE[reason]
-        if detail is not None:
-            self.detail[hit] = detail
+        if mask.any():
+            self.marks.append((_CODE[reason], len(self.marks), mask, detail))
 
-    @property
-    def ok(self) -> np.ndarray:
-        return self.code == 0
+    def resolve(self) -> tuple[np.ndarray, np.ndarray]:
+        code = np.zeros(self.n, dtype=np.int8)
+        detail = np.full(self.n, None, dtype=object)
+        for reason, _, mask, text in sorted(self.marks, key=lambda m: (m[0], m[1])):
+            hit = mask & (code == 0)
+            code[hit] = reason
+            if text is not None:
+                detail[hit] = text
+        return code, detail
 
 
 # -- timestamps ------------------------------------------------------------------------------
@@ -244,8 +249,8 @@ def parse_amounts(array: pa.Array, digits: np.ndarray, options: ReadOptions, is_
         return values, status
     status = np.zeros(n, np.uint8)
     valid = _np(array.is_valid())
-    status[~valid] = parse_kernel.EMPTY
     status[digits < 0] = parse_kernel.SKIPPED
+    status[~valid] = parse_kernel.EMPTY
     if pa.types.is_integer(t):
         raw = pc.fill_null(array, 0).to_numpy(zero_copy_only=False).astype(np.int64)
         if is_minor:
@@ -369,23 +374,31 @@ def canonicalize(
     )
     verdict.mark((status == 0) & (np.abs(values.astype(np.float64)) > limit), "absurd_amount")
     negative = (status == 0) & (values < 0)
-    reversal = np.zeros(n, bool)
+    swap = np.zeros(n, bool)
     if options.negative_amounts == "reject":
         verdict.mark(negative, "negative_amount")
     else:
-        reversal = negative
+        swap = negative
         values = np.abs(values)
 
-    if options.on_bad_rows == "fail" and not verdict.ok.all():
-        first = int(np.argmin(verdict.ok))
-        raise DataError(
-            f"record {first_row + first} rejected ({_NAME[int(verdict.code[first])]}); "
-            "stopping because --on-bad-rows fail"
+    codes, details = verdict.resolve()
+    ok = codes == 0
+    if options.on_bad_rows == "fail" and not ok.all():
+        first = int(np.argmin(ok))
+        raise RejectLimitError(
+            f"record {first_row + first} rejected ({_NAME[int(codes[first])]}); stopping because --on-bad-rows fail"
         )
 
     # canonical columns
-    if reversal.any():
-        rev = pa.array(reversal)
+    reversal = swap
+    if "is_reversal" in cols:  # re-reading a canonical ledger: its reversals stay reversals
+        reversal = swap | _np(cols["is_reversal"])
+    if "txn_id_generated" in cols:
+        generated_flags = _np(cols["txn_id_generated"])
+    else:
+        generated_flags = np.full(n, generated)
+    if swap.any():
+        rev = pa.array(swap)
         sender, receiver = pc.if_else(rev, receiver, sender), pc.if_else(rev, sender, receiver)
     channel_raw = _clean_text(cols.get("channel_raw"), n)
     if "channel" in cols:
@@ -406,7 +419,7 @@ def canonicalize(
         **{name: _clean_text(cols.get(name), n) for name in OPTIONAL_TEXT},
         "is_self_transfer": self_transfer,
         "is_reversal": pa.array(reversal),
-        "txn_id_generated": pa.array(np.full(n, generated)),
+        "txn_id_generated": pa.array(generated_flags),
     }
     arrays = [out[name] for name in CANONICAL_SCHEMA.names]
     names = list(CANONICAL_SCHEMA.names)
@@ -416,10 +429,9 @@ def canonicalize(
         arrays.append(array if key == "is_laundering" else _clean_text(array, n))
         names.append(f"_label_{key}")
     batch = pa.RecordBatch.from_arrays(arrays, names=names)
-    ok = verdict.ok
     if not ok.all():
         batch = batch.filter(pa.array(ok))
-    return batch, verdict.code, verdict.detail
+    return batch, codes, details
 
 
 def reject_records(

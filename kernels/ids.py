@@ -139,3 +139,12 @@ def format_ids(hi, lo, ordinals):
                 k //= 10
                 q -= 1
     return data, offsets
+
+
+@jit
+def repeated(sorted_hashes):
+    """True if any value occurs twice in a sorted uint64 array."""
+    for k in range(1, sorted_hashes.shape[0]):
+        if sorted_hashes[k] == sorted_hashes[k - 1]:
+            return True
+    return False

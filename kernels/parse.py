@@ -33,7 +33,8 @@ def parse_minor_units(data, offsets, valid, digits, decimal_mark, thousands_mark
     valid : ndarray of bool, shape (n,)
         False where the value is null.
     digits : ndarray of int8, shape (n,)
-        Minor-unit digits of each row's currency; a negative value skips the row.
+        Minor-unit digits of each row's currency; a negative value skips the row (after
+        null and blank rows, which are ``EMPTY`` whatever their currency).
     decimal_mark, thousands_mark : int
         Byte values of the decimal mark (``ord('.')``) and of the thousands separator
         (``ord(',')``; 0 for none). A thousands separator is accepted only between digits
@@ -57,10 +58,6 @@ def parse_minor_units(data, offsets, valid, digits, decimal_mark, thousands_mark
         if not valid[i]:
             status[i] = EMPTY
             continue
-        scale = digits[i]
-        if scale < 0:
-            status[i] = SKIPPED
-            continue
         start = offsets[i]
         end = offsets[i + 1]
         while start < end and (data[start] == 32 or data[start] == 9):
@@ -69,6 +66,10 @@ def parse_minor_units(data, offsets, valid, digits, decimal_mark, thousands_mark
             end -= 1
         if start == end:
             status[i] = EMPTY
+            continue
+        scale = digits[i]
+        if scale < 0:
+            status[i] = SKIPPED
             continue
         negative = False
         if data[start] == 45 or data[start] == 43:  # '-' or '+'
@@ -81,6 +82,7 @@ def parse_minor_units(data, offsets, valid, digits, decimal_mark, thousands_mark
         prev_digit = False
         first_dropped = -1
         sticky = False
+        overflowed = False
         code = OK
         for j in range(start, end):
             ch = data[j]
@@ -94,9 +96,9 @@ def parse_minor_units(data, offsets, valid, digits, decimal_mark, thousands_mark
                     elif d != 0:
                         sticky = True
                     continue
-                if value > (_INT64_MAX - d) // 10:
-                    code = OVERFLOW
-                    break
+                if overflowed or value > (_INT64_MAX - d) // 10:
+                    overflowed = True  # keep scanning: a malformed text is NOT_A_NUMBER first
+                    continue
                 value = value * 10 + d
                 if in_fraction:
                     frac_kept += 1
@@ -113,6 +115,8 @@ def parse_minor_units(data, offsets, valid, digits, decimal_mark, thousands_mark
                 break
         if code == OK and n_digits == 0:
             code = NOT_A_NUMBER
+        if code == OK and overflowed:
+            code = OVERFLOW
         if code == OK:
             for _ in range(frac_kept, scale):
                 if value > _INT64_MAX // 10:

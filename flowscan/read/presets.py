@@ -308,9 +308,10 @@ def _stage_mapped(batch: pa.RecordBatch, options: ReadOptions) -> Staged:
                 columns[name] = array.cast(pa.string())
             else:
                 raise DataError(f"column '{name}' has type {array.type}; ids must be text (or integers)")
-    if canonical:
-        columns["channel"] = batch.column("channel")
-        mapping["channel"] = "channel"
+    if canonical:  # flowscan's own file: keep what it already decided
+        for name in ("channel", "is_reversal", "txn_id_generated"):
+            columns[name] = batch.column(name)
+            mapping[name] = name
     return Staged(columns=columns, raw=batch, amount_is_minor=canonical or options.amount_unit == "minor",
                   id_casts=id_casts, mapping=mapping)
 

@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from ..errors import CorruptFileError, DataError, SchemaMismatchError
+from ..errors import CorruptFileError, DataError, RejectLimitError, SchemaMismatchError
 from ..options import ReadOptions
 
 PARQUET_EXT = (".parquet", ".parq", ".pq")
@@ -121,8 +121,9 @@ def csv_header(source: SourceFile, options: ReadOptions) -> list[str]:
             head = stream.read(1 << 16)
     except (OSError, pa.ArrowInvalid) as error:
         raise CorruptFileError(source.path, f"cannot open ({_short(error)})") from None
+    line = head.split(b"\n", 1)[0] if b"\n" in head else head
     try:
-        text = head.decode(options.encoding, errors="strict" if len(head) < (1 << 16) else "ignore")
+        text = line.decode(options.encoding, errors="strict" if b"\n" in head or len(head) < (1 << 16) else "ignore")
     except UnicodeDecodeError:
         raise CorruptFileError(
             source.path, f"header is not valid {options.encoding} text; declare the file's encoding (--encoding)"
@@ -139,8 +140,11 @@ def csv_header(source: SourceFile, options: ReadOptions) -> list[str]:
     return names
 
 
-def iter_csv(source: SourceFile, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+def iter_csv(source: SourceFile, options: ReadOptions, *, record_malformed: bool = True) -> Iterator[pa.RecordBatch]:
     """Stream a CSV file as record batches of text columns.
+
+    Parsing is single-threaded (flowscan checks batches on other threads meanwhile), which
+    lets Arrow report the physical line number of every malformed row.
 
     Every column is read as text, so nothing is inferred (``010`` stays ``010``). Rows with
     the wrong number of fields are not fatal: they are kept in ``source.malformed`` as
@@ -150,11 +154,12 @@ def iter_csv(source: SourceFile, options: ReadOptions) -> Iterator[pa.RecordBatc
     source.columns = names
 
     def on_invalid(row) -> str:
-        source.malformed.append((row.number, row.text or ""))
-        return "skip"
+        if record_malformed:
+            source.malformed.append((row.number, row.text or ""))
+        return "error" if options.on_bad_rows == "fail" else "skip"
 
     read_options = pacsv.ReadOptions(
-        column_names=names, skip_rows=1, encoding=options.encoding, block_size=1 << 22, use_threads=True
+        column_names=names, skip_rows=1, encoding=options.encoding, block_size=1 << 22, use_threads=False
     )
     parse_options = pacsv.ParseOptions(
         delimiter=options.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
@@ -172,6 +177,12 @@ def iter_csv(source: SourceFile, options: ReadOptions) -> Iterator[pa.RecordBatc
                 break
             yield batch
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as error:
+        if options.on_bad_rows == "fail" and source.malformed:
+            line = source.malformed[-1][0]
+            raise RejectLimitError(
+                f"{source.path}: malformed record at line {line} (fields differ from the header's "
+                f"{len(names)}); stopping because --on-bad-rows fail"
+            ) from None
         message = _short(error)
         if "utf8" in message.lower() or "utf-8" in message.lower():
             message = f"invalid {options.encoding} text; declare the file's encoding (--encoding)"
@@ -238,3 +249,44 @@ def check_same_types(sources: list[SourceFile], schemas: list[pa.Schema]) -> Non
                     f"{source.path}: column '{f.name}' is {f.type} here but {seen[0]} in {seen[1].path}; "
                     "the files of one dataset must agree on every column's type (convert them first)."
                 )
+
+
+def malformed_ordinals(source: SourceFile, options: ReadOptions):
+    """Record numbers (from 1, all records counted) and first physical lines of the records
+    whose number of fields differs from the header's, found by a second pass with Python's
+    csv module.
+
+    Arrow skips malformed records without saying where they sat among the good ones (and
+    its line numbers drift after quoted newlines); this pass restores exact numbers. It runs
+    only for files that have malformed records, and its answer is used only when it finds as
+    many as Arrow did.
+
+    Returns
+    -------
+    (records, lines) : two ndarrays of int64, or None
+    """
+    import numpy as np
+
+    n_fields = len(source.columns)
+    records, lines = [], []
+    try:
+        with pa.input_stream(str(source.path), compression="detect") as raw:
+            text = io.TextIOWrapper(raw, encoding=options.encoding, errors="replace", newline="")
+            reader = csv.reader(text, delimiter=options.delimiter)
+            next(reader, None)
+            record = 0
+            last_line = reader.line_num
+            for fields in reader:
+                start_line = last_line + 1
+                last_line = reader.line_num
+                if not fields:
+                    continue  # a blank line is no record (Arrow skips it too)
+                record += 1
+                if len(fields) != n_fields:
+                    records.append(record)
+                    lines.append(start_line)
+    except (OSError, csv.Error, pa.ArrowException):
+        return None
+    if len(records) != len(source.malformed):
+        return None
+    return np.array(records, dtype=np.int64), np.array(lines, dtype=np.int64)

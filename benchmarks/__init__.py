@@ -1,0 +1,1 @@
+"""flowscan's benchmarks. Measurements only: no test asserts a speed."""

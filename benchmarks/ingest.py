@@ -1,0 +1,157 @@
+"""Benchmark: ingest of a Parquet ledger to canonical form plus account index.
+
+Each run is a fresh process (so peak memory is that run's own), reading a seeded synthetic
+bank-export ledger (see :mod:`benchmarks.ledgers`). Reported per run: seconds for
+``read_ledger`` (read, validate, ids, duplicates, sort) and ``build_index``, rows per second
+end to end, peak resident memory and the size of the canonical columns. Numba compilation
+is done before the clock starts (a warm-up on a tiny file) and reported apart. Medians over
+``--runs``. A second input, the canonical Parquet written by ``flowscan ingest``, measures the
+re-read of flowscan's own files.
+
+    python -m benchmarks.ingest --rows 10000000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+CHANNELS = {"CASH DEP": "cash", "CASH WDL": "cash", "POS": "card"}
+
+_CHILD = r"""
+import json, resource, sys, time
+import pyarrow.parquet as pq
+t0 = time.perf_counter()
+import flowscan
+from flowscan.index import build_index
+t_import = time.perf_counter() - t0
+path, warm = sys.argv[1], sys.argv[2]
+t0 = time.perf_counter()
+flowscan.build_index(flowscan.read_ledger(warm, channel_map=%(channels)r).ledger)
+t_compile = time.perf_counter() - t0
+t0 = time.perf_counter()
+result = flowscan.read_ledger(path, channel_map=%(channels)r)
+t_read = time.perf_counter() - t0
+t0 = time.perf_counter()
+index = build_index(result.ledger)
+t_index = time.perf_counter() - t0
+print(json.dumps({
+    "rows": result.report.rows_read, "accepted": result.report.accepted, "accounts": index.n_accounts,
+    "import_s": t_import, "warmup_s": t_compile, "read_s": t_read, "index_s": t_index,
+    "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    "canonical_bytes": result.ledger.nbytes,
+    "input_bytes": __import__("os").path.getsize(path),
+}))
+""" % {"channels": CHANNELS}
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    import numba
+    import numpy
+    import pyarrow
+
+    import flowscan
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem / 2**30, 1),
+        "python": platform.python_version(),
+        "pyarrow": pyarrow.__version__,
+        "numba": numba.__version__,
+        "numpy": numpy.__version__,
+        "flowscan": flowscan.__version__,
+        "load_average": os.getloadavg(),
+    }
+
+
+def run_once(path: Path, warm: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(warm)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"benchmark run failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def summarize(label: str, runs: list[dict]) -> dict:
+    med = {k: statistics.median(r[k] for r in runs) for k in ("read_s", "index_s", "peak_rss_bytes", "warmup_s")}
+    total = [r["read_s"] + r["index_s"] for r in runs]
+    first = runs[0]
+    return {
+        "input": label,
+        "rows": first["rows"],
+        "accounts": first["accounts"],
+        "runs": len(runs),
+        "read_s": med["read_s"],
+        "index_s": med["index_s"],
+        "total_s": statistics.median(total),
+        "total_s_min": min(total),
+        "total_s_max": max(total),
+        "rows_per_s": first["rows"] / statistics.median(total),
+        "peak_rss_gib": med["peak_rss_bytes"] / 2**30,
+        "canonical_gib": first["canonical_bytes"] / 2**30,
+        "memory_ratio": med["peak_rss_bytes"] / first["canonical_bytes"],
+        "warmup_s": med["warmup_s"],
+    }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    from benchmarks.ledgers import write_ledger
+
+    import flowscan
+
+    DATA.mkdir(exist_ok=True)
+    source = write_ledger(DATA / f"bank-export-{args.rows}.parquet", args.rows)
+    warm = write_ledger(DATA / "bank-export-1000.parquet", 1000)
+    canonical = DATA / f"canonical-{args.rows}.parquet"
+    if not canonical.exists():
+        flowscan.write_ledger(flowscan.read_ledger(source, channel_map=CHANNELS), canonical)
+    results = []
+    for label, path in (("bank export (decimal amounts, unsorted)", source), ("flowscan canonical (sorted)", canonical)):
+        runs = [run_once(path, warm) for _ in range(args.runs)]
+        summary = summarize(label, runs)
+        results.append(summary)
+        print(
+            f"{label}: {summary['rows']:,} rows, median {summary['total_s']:.2f} s "
+            f"(read {summary['read_s']:.2f} + index {summary['index_s']:.2f}; range {summary['total_s_min']:.2f}"
+            f"-{summary['total_s_max']:.2f}), {summary['rows_per_s'] / 1e6:.2f} M rows/s, peak "
+            f"{summary['peak_rss_gib']:.2f} GiB = {summary['memory_ratio']:.2f} x canonical columns "
+            f"({summary['canonical_gib']:.2f} GiB); warm-up incl. compile {summary['warmup_s']:.2f} s"
+        )
+    doc = {
+        "benchmark": "ingest",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                 cwd=HERE).stdout.strip(),
+        "machine": machine(),
+        "results": results,
+    }
+    if args.json:
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

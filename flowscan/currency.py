@@ -37,8 +37,11 @@ MINOR_DIGITS: dict[str, int] = {
 }
 """Currency code to number of minor-unit digits."""
 
-_CODES = pa.array(sorted(MINOR_DIGITS))
-_DIGITS = np.array([MINOR_DIGITS[c] for c in _CODES.to_pylist()], dtype=np.int8)
+CURRENCIES: tuple[str, ...] = tuple(sorted(MINOR_DIGITS))
+"""The dictionary of the canonical ``currency`` column: a code's index is its position here."""
+
+_CODES = pa.array(CURRENCIES, pa.string())
+_DIGITS = np.array([MINOR_DIGITS[c] for c in CURRENCIES], dtype=np.int8)
 
 
 def normalize_currency(values: pa.Array, aliases: dict[str, str] | None = None) -> tuple[pa.Array, np.ndarray]:
@@ -55,8 +58,9 @@ def normalize_currency(values: pa.Array, aliases: dict[str, str] | None = None) 
 
     Returns
     -------
-    codes : pyarrow string array
-        The ISO code, or null where the value is null or not a known currency.
+    codes : pyarrow dictionary<int16, string> array
+        The ISO code (dictionary :data:`CURRENCIES`), or null where the value is null or not
+        a known currency.
     digits : ndarray of int8, shape (n,)
         Minor-unit digits per row; -1 where ``codes`` is null.
     """
@@ -69,9 +73,7 @@ def normalize_currency(values: pa.Array, aliases: dict[str, str] | None = None) 
         text = pc.coalesce(mapped, text)
     upper = pc.utf8_upper(text)
     pos = pc.index_in(upper, value_set=_CODES)
-    codes = pc.take(_CODES, pos)
-    pos_np = pos.to_numpy(zero_copy_only=False)
-    digits = np.full(len(upper), -1, dtype=np.int8)
-    valid = ~np.isnan(pos_np) if pos_np.dtype.kind == "f" else np.ones(len(pos_np), bool)
-    digits[valid] = _DIGITS[pos_np[valid].astype(np.int64)]
+    codes = pa.DictionaryArray.from_arrays(pos.cast(pa.int16()), _CODES)
+    index = pc.fill_null(pos, -1).to_numpy(zero_copy_only=False)
+    digits = np.where(index >= 0, _DIGITS[np.maximum(index, 0)], -1).astype(np.int8)
     return codes, digits

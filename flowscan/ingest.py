@@ -432,6 +432,10 @@ def _content_hash(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
             if pa.types.is_string(array.type):
                 data, offsets, valid = string_buffers(array)
                 ids_kernel.hash_string_column(h, data, offsets, valid)
+            elif pa.types.is_dictionary(array.type):  # fixed dictionaries: the index is the value
+                indices = array.indices
+                values = pc.fill_null(indices.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+                ids_kernel.hash_int_column(h, np.ascontiguousarray(values), indices.is_valid().to_numpy(zero_copy_only=False))
             else:
                 values = pc.fill_null(array.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
                 valid = array.is_valid().to_numpy(zero_copy_only=False)

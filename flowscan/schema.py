@@ -7,8 +7,9 @@ timestamp          timestamp[us, tz=UTC]     never null
 sender             string                    cash, or an account outside the bank
 receiver           string                    cash, or an account outside the bank
 amount             int64 (minor units)       never null; never negative
-currency           string (ISO 4217)         never null
-channel            string (CHANNELS)         never null; ``other`` when the source value is unknown
+currency           dictionary<int16, string> never null; ISO 4217 (fixed dictionary: CURRENCIES)
+channel            dictionary<int8, string>  never null; CHANNELS (fixed dictionary, in that order);
+                                             ``other`` when the source value is unknown
 channel_raw        string                    the source did not say
 location           string                    unknown (branch, ATM or city as the source names it)
 country            string                    unknown
@@ -18,6 +19,9 @@ receiver_bank      string                    unknown
 is_self_transfer   bool                      never null; sender equals receiver (kept and flagged)
 is_reversal        bool                      never null; a negative source amount turned around
 txn_id_generated   bool                      never null; the source had no transaction id
+
+``channel`` and ``currency`` are dictionary-encoded against fixed dictionaries, so their
+indices are stable codes a kernel can use directly: ``channel.indices == 0`` is cash.
 
 ``amount`` is exact: an integer count of the currency's minor units (cents for USD, yen for
 JPY, fils for BHD; see :mod:`flowscan.currency`). ``amount = 123456, currency = "USD"`` is
@@ -51,6 +55,8 @@ FLAG_COLUMNS = ("is_self_transfer", "is_reversal", "txn_id_generated")
 SORT_KEYS = [("timestamp", "ascending"), ("txn_id", "ascending")]
 
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
+CHANNEL_TYPE = pa.dictionary(pa.int8(), pa.string())
+CURRENCY_TYPE = pa.dictionary(pa.int16(), pa.string())
 
 CANONICAL_SCHEMA = pa.schema(
     [
@@ -59,8 +65,8 @@ CANONICAL_SCHEMA = pa.schema(
         pa.field("sender", pa.string()),
         pa.field("receiver", pa.string()),
         pa.field("amount", pa.int64(), nullable=False, metadata={"unit": "minor units of currency"}),
-        pa.field("currency", pa.string(), nullable=False),
-        pa.field("channel", pa.string(), nullable=False),
+        pa.field("currency", CURRENCY_TYPE, nullable=False),
+        pa.field("channel", CHANNEL_TYPE, nullable=False),
         pa.field("channel_raw", pa.string()),
         pa.field("location", pa.string()),
         pa.field("country", pa.string()),

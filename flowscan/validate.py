@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .currency import MINOR_DIGITS, normalize_currency
+from .currency import normalize_currency
 from .errors import DataError, RejectLimitError
 from .kernels import parse as parse_kernel
 from .options import ReadOptions
@@ -280,14 +280,27 @@ def parse_amounts(array: pa.Array, digits: np.ndarray, options: ReadOptions, is_
 # -- channels --------------------------------------------------------------------------------
 
 
-def normalize_channel(raw: pa.Array, preset_map: dict[str, str], user_map, default: str) -> pa.Array:
-    """Source channel values to the canonical vocabulary (``other`` when unknown)."""
+_CHANNEL_VALUES = pa.array(CHANNELS, pa.string())
+_OTHER = CHANNELS.index("other")
+
+
+def channel_codes(values: pa.Array) -> pa.DictionaryArray:
+    """Canonical channel names to the canonical dictionary column (unknown names: other)."""
+    pos = pc.fill_null(pc.index_in(values, value_set=_CHANNEL_VALUES), _OTHER)
+    return pa.DictionaryArray.from_arrays(pos.cast(pa.int8()), _CHANNEL_VALUES)
+
+
+def normalize_channel(raw: pa.Array, preset_map: dict[str, str], user_map, default: str) -> pa.DictionaryArray:
+    """Source channel values to the canonical vocabulary (``other`` when unknown; ``default``
+    when the source has no channel)."""
     table = {**GENERIC_CHANNELS, **{k.casefold(): v for k, v in preset_map.items()}, **dict(user_map)}
     keys = pa.array(list(table))
-    hit = pc.index_in(pc.utf8_lower(raw), value_set=keys)
-    mapped = pc.take(pa.array(list(table.values())), hit)
-    fallback = pc.if_else(raw.is_valid(), pa.scalar("other"), pa.scalar(default))
-    return pc.coalesce(mapped, fallback)
+    codes = np.array([CHANNELS.index(v) for v in table.values()], dtype=np.int8)
+    hit = pc.fill_null(pc.index_in(pc.utf8_lower(raw), value_set=keys), -1).to_numpy(zero_copy_only=False)
+    missing = ~_np(raw.is_valid())
+    out = np.where(hit >= 0, codes[np.maximum(hit, 0)], _OTHER).astype(np.int8)
+    out[missing] = CHANNELS.index(default)
+    return pa.DictionaryArray.from_arrays(pa.array(out), _CHANNEL_VALUES)
 
 
 # -- one batch -------------------------------------------------------------------------------
@@ -358,8 +371,7 @@ def canonicalize(
     else:
         if default_currency is None:
             raise DataError("the source has no currency column; declare its currency with --currency (e.g. USD)")
-        currency = pa.array(np.full(n, default_currency, dtype=object), pa.string())
-        digits = np.full(n, MINOR_DIGITS[default_currency], np.int8)
+        currency, digits = normalize_currency(pa.array([default_currency] * n, pa.string()))
 
     # amounts
     amount_col = cols["amount"]
@@ -402,8 +414,7 @@ def canonicalize(
         sender, receiver = pc.if_else(rev, receiver, sender), pc.if_else(rev, sender, receiver)
     channel_raw = _clean_text(cols.get("channel_raw"), n)
     if "channel" in cols:
-        channel = _clean_text(cols["channel"], n)
-        channel = pc.if_else(pc.is_in(channel, value_set=pa.array(CHANNELS)), channel, pa.scalar("other"))
+        channel = channel_codes(_clean_text(cols["channel"], n))
     else:
         channel = normalize_channel(channel_raw, staged.channels, options.channel_map, default_channel)
     self_transfer = pc.fill_null(pc.equal(sender, receiver), False)

@@ -117,6 +117,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
+    parser.add_argument("--markdown", type=Path, help="write the results as Markdown here (benchmarks/RESULTS.md)")
     args = parser.parse_args(argv)
 
     from benchmarks.ledgers import write_ledger
@@ -151,6 +152,35 @@ def main(argv=None) -> None:
     }
     if args.json:
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    if args.markdown:
+        args.markdown.write_text(render(doc, argv if argv is not None else sys.argv[1:]))
+
+
+def render(doc: dict, argv: list[str]) -> str:
+    """The results as the Markdown section of benchmarks/RESULTS.md."""
+    m = doc["machine"]
+    lines = [
+        "## Ingest: Parquet ledger to canonical form plus account index",
+        "",
+        f"Measured {doc['date']} at commit `{doc['commit']}` with "
+        f"`python -m benchmarks.ingest {' '.join(argv)}`.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, "
+        f"pyarrow {m['pyarrow']}, numba {m['numba']}, numpy {m['numpy']}; load average at start "
+        f"{', '.join(f'{x:.2f}' for x in m['load_average'])} (a shared machine).",
+        "",
+        "Each run is a fresh process; figures are medians of the runs, with the range of the end-to-end",
+        "time. Compilation (Numba, cached on disk) happens in a warm-up before the clock starts.",
+        "",
+        "| input | rows | accounts | read + validate + sort (s) | index (s) | total (s), range | rows/s | peak RSS (GiB) | canonical columns (GiB) | peak / canonical | warm-up (s) |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in doc["results"]:
+        lines.append(
+            f"| {r['input']} | {r['rows']:,} | {r['accounts']:,} | {r['read_s']:.2f} | {r['index_s']:.2f} | "
+            f"{r['total_s']:.2f} ({r['total_s_min']:.2f}-{r['total_s_max']:.2f}) | {r['rows_per_s'] / 1e6:.2f} M | "
+            f"{r['peak_rss_gib']:.2f} | {r['canonical_gib']:.2f} | {r['memory_ratio']:.2f} | {r['warmup_s']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -66,6 +66,23 @@ ReportOpt = Annotated[
 ]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        out.print(f"flowscan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Find the money behind human trafficking in bank transaction ledgers."""
+
+
 def _one_line_errors(command):
     """Turn flowscan's own errors into one line on stderr and exit code 1 (2 for usage)."""
 

@@ -261,6 +261,7 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
         raise DataError("no ledger file among the inputs (only side or label files)")
 
     table = _finish(accepted, hashes, label_keys)
+    accepted.clear()  # the table now holds the only references to the accepted rows
     table, dup_rejects, dup_count, conflict_count = _resolve_duplicates(table, sources, options)
     if dup_rejects is not None:
         rejects.append(dup_rejects)
@@ -269,7 +270,9 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
         if dup_count:
             reasons["duplicate"] += dup_count
         _attribute_duplicates(files, dup_rejects)
-    table = _sort(table)
+    columns = {name: table.column(name) for name in table.column_names}
+    del table
+    table = _sort(columns)
 
     labels = None
     label_cols = [n for n in table.schema.names if n.startswith("_label_")]
@@ -461,7 +464,7 @@ def _finish(accepted: list[pa.RecordBatch], hashes, label_keys: set[str]) -> pa.
         fields = [pa.field(n, CANONICAL_SCHEMA.field(n).type) for n in CANONICAL_SCHEMA.names]
         fields += [pa.field("_file", pa.int32()), pa.field("_row", pa.int64())]
         return pa.schema(fields).empty_table()
-    table = pa.Table.from_batches(unified).combine_chunks()
+    table = pa.Table.from_batches(unified)  # zero-copy: the batches' buffers become the table's
     if hashes:
         hi = np.concatenate([h[0] for h in hashes])
         lo = np.concatenate([h[1] for h in hashes])
@@ -596,22 +599,35 @@ def _bool(array) -> np.ndarray:
     return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
 
 
-def _sort(table: pa.Table) -> pa.Table:
-    """Sort by (timestamp, txn_id); a table already in that order is left as it is."""
-    if table.num_rows < 2:
-        return table
-    ts = table.column("timestamp").cast(pa.int64()).to_numpy()
+def _sort(columns: dict[str, pa.ChunkedArray]) -> pa.Table:
+    """A table sorted by (timestamp, txn_id), built from ``columns`` (which it empties).
+
+    Input already in that order is not copied. Otherwise the columns are gathered one at a
+    time and each source column is released once gathered, so the old and the new table
+    never both sit whole in memory.
+    """
+    n = len(columns["timestamp"])
+    if n < 2 or _is_sorted(columns["timestamp"], columns["txn_id"]):
+        return pa.table(columns)
+    order = pc.sort_indices(pa.table({"timestamp": columns["timestamp"], "txn_id": columns["txn_id"]}),
+                            sort_keys=SORT_KEYS)
+    out = {}
+    for name in list(columns):
+        out[name] = columns.pop(name).take(order)
+    return pa.table(out)
+
+
+def _is_sorted(timestamp: pa.ChunkedArray, txn_id: pa.ChunkedArray) -> bool:
+    ts = timestamp.cast(pa.int64()).to_numpy()
     step = np.diff(ts)
-    if (step >= 0).all():
-        ties = np.flatnonzero(step == 0)
-        if len(ties) == 0:
-            return table
-        txn = table.column("txn_id")
-        left = pc.take(txn, pa.array(ties))
-        right = pc.take(txn, pa.array(ties + 1))
-        if not _bool(pc.greater(left, right)).any():
-            return table
-    return table.take(pc.sort_indices(table, sort_keys=SORT_KEYS))
+    if (step < 0).any():
+        return False
+    ties = np.flatnonzero(step == 0)
+    if len(ties) == 0:
+        return True
+    left = pc.take(txn_id, pa.array(ties))
+    right = pc.take(txn_id, pa.array(ties + 1))
+    return not _bool(pc.greater(left, right)).any()
 
 
 def _labels(table: pa.Table, label_cols: list[str]) -> pa.Table:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import naive
@@ -301,7 +302,8 @@ def test_parse_round_trips_formatted_minor_units(value, scale, grouped):
 
 def kernel_group(codes, n_groups, dtype=np.int64):
     offsets, rows = csr.group_rows(np.asarray(codes, dtype=dtype), n_groups)
-    assert offsets.dtype == np.int64 and rows.dtype == np.int64
+    # int32 row numbers below 2**31 rows (half the memory of int64), int64 offsets
+    assert offsets.dtype == np.int64 and rows.dtype == np.int32
     return offsets.tolist(), rows.tolist()
 
 
@@ -511,3 +513,27 @@ def test_ids_distinct_for_distinct_content(rows):
             assert (base[i] == base[j]) == (rows[i] == rows[j]), (rows[i], rows[j])
     # the set of ids depends on the content only, not on the row order
     assert set(kernel_content_ids(texts[::-1], numbers[::-1])) == set(made)
+
+
+@settings(max_examples=40)
+@given(
+    codes=st.lists(st.integers(min_value=-1, max_value=30), max_size=300),
+    n_parts=st.integers(min_value=1, max_value=9),
+)
+def test_group_rows_is_the_same_for_any_number_of_parts_and_threads(codes, n_parts):
+    array = np.asarray(codes, dtype=np.int32)
+    expected = naive.group_rows(codes, 31)
+    assert (lambda o, r: (o.tolist(), r.tolist()))(*csr.group_rows(array, 31, n_parts)) == expected
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            offsets, rows = csr.group_rows(array, 31)
+            assert (offsets.tolist(), rows.tolist()) == expected
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_group_rows_refuses_codes_beyond_n_groups():
+    with pytest.raises(ValueError, match="n_groups"):
+        csr.group_rows(np.array([0, 3], dtype=np.int32), 3)

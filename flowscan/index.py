@@ -3,12 +3,14 @@
 Kernels never see account ids: they see int32 codes in ``[0, n_accounts)`` and CSR views
 (an ``offsets`` array per account and the rows of each account in time order). Codes
 follow the sorted order of the account ids, so they do not depend on the row order of the
-input. Built with Arrow's hash kernel and one counting-sort pass in Numba; no Python loop per
-row or per account.
+input. Built with Arrow's hash kernel (sender and receiver on two threads) and a parallel
+counting sort in Numba; no Python loop per row or per account.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,10 +79,22 @@ def factorize(*arrays) -> tuple[pa.Array, list[np.ndarray]]:
     codes : list of ndarray of int32
         One array of codes per input array.
     """
-    chunks = []
-    for array in arrays:
-        chunks.extend(array.chunks if isinstance(array, pa.ChunkedArray) else [array])
-    encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.string()), null_encoding="mask")
+    def encode(array):
+        chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+        encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.string()), null_encoding="mask")
+        if encoded.num_chunks == 0:
+            return []
+        # The chunks of one encode share one dictionary: make them one array, so that the
+        # merge below hashes each dictionary once, not once per chunk.
+        indices = pa.concat_arrays([chunk.indices for chunk in encoded.chunks])
+        return [pa.DictionaryArray.from_arrays(indices, encoded.chunk(0).dictionary)]
+
+    # One hash pass per input array, on its own thread (Arrow releases the GIL), then only
+    # the per-array dictionaries are merged.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(arrays), os.cpu_count() or 1))) as pool:
+        parts = list(pool.map(encode, arrays))
+    chunks = [chunk for part in parts for chunk in part]
+    encoded = pa.chunked_array(chunks, type=pa.dictionary(pa.int32(), pa.string())).unify_dictionaries()
     dictionary = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
     order = pc.sort_indices(dictionary).to_numpy()
     rank = np.empty(len(order) + 1, dtype=np.int32)

@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .currency import MINOR_DIGITS
 from .errors import CorruptFileError, DataError, RejectLimitError
 from .kernels import ids as ids_kernel
 from .options import ReadOptions
@@ -36,17 +35,6 @@ from .schema import (
     is_canonical,
 )
 from .validate import canonicalize, reject_records, string_buffers
-
-_PRESET_DEFAULTS = {
-    # preset: (default currency, default channel, naive timestamps)
-    "amlworld": (None, "other", True),
-    "amlsim": ("USD", "other", False),
-    "amlsim-legacy": ("USD", "wire", False),
-    "saml-d": (None, "other", True),
-    "paysim": ("USD", "other", False),
-    "mapped": (None, "other", False),
-}
-
 
 @dataclass
 class FileReport:
@@ -193,9 +181,9 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
                 continue
             if schema is not None and is_canonical(schema):
                 report.preset = "canonical"
-            currency, channel, naive = _PRESET_DEFAULTS.get(preset.name, (None, "other", False))
-            currency = options.currency or currency
-            if naive and options.timezone is None:
+            currency = options.currency or preset.currency
+            channel = preset.channel
+            if preset.naive_time and options.timezone is None:
                 raise DataError(
                     f"{source.path}: {preset.name} timestamps have no time zone; declare the source zone with --tz "
                     "(e.g. --tz UTC)"
@@ -272,7 +260,7 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
         _attribute_duplicates(files, dup_rejects)
     columns = {name: table.column(name) for name in table.column_names}
     del table
-    table = _sort(columns)
+    table = _sort(columns, threads)
 
     labels = None
     label_cols = [n for n in table.schema.names if n.startswith("_label_")]
@@ -599,22 +587,27 @@ def _bool(array) -> np.ndarray:
     return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
 
 
-def _sort(columns: dict[str, pa.ChunkedArray]) -> pa.Table:
+def _sort(columns: dict[str, pa.ChunkedArray], threads: int) -> pa.Table:
     """A table sorted by (timestamp, txn_id), built from ``columns`` (which it empties).
 
-    Input already in that order is not copied. Otherwise the columns are gathered one at a
-    time and each source column is released once gathered, so the old and the new table
-    never both sit whole in memory.
+    Input already in that order is not copied. Otherwise the columns are gathered on
+    ``threads`` threads (the gather is bound by memory latency, so threads help), each source
+    column released once gathered, so the old and the new table never both sit whole in
+    memory.
     """
     n = len(columns["timestamp"])
+    names = list(columns)
     if n < 2 or _is_sorted(columns["timestamp"], columns["txn_id"]):
         return pa.table(columns)
     order = pc.sort_indices(pa.table({"timestamp": columns["timestamp"], "txn_id": columns["txn_id"]}),
                             sort_keys=SORT_KEYS)
-    out = {}
-    for name in list(columns):
-        out[name] = columns.pop(name).take(order)
-    return pa.table(out)
+
+    def gather(name):
+        return name, columns.pop(name).take(order)
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flowscan-sort") as pool:
+        out = dict(pool.map(gather, names))
+    return pa.table({name: out[name] for name in names})
 
 
 def _is_sorted(timestamp: pa.ChunkedArray, txn_id: pa.ChunkedArray) -> bool:

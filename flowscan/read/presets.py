@@ -91,6 +91,9 @@ class Preset:
     kinds: tuple[str, ...] = ("csv",)
     role: str = "ledger"  # ledger | account_labels | side
     labels: tuple[str, ...] = ()
+    currency: str | None = None  # the source's currency when it has no currency column
+    channel: str = "other"  # the channel when the source has no channel column
+    naive_time: bool = False  # timestamps carry no zone: --tz is required
 
     def matches(self, columns: list[str]) -> bool:
         folded = {c.casefold() for c in columns}
@@ -335,18 +338,20 @@ PRESETS: dict[str, Preset] = {
     for p in [
         Preset("amlworld", "IBM AMLworld (HI/LI Small/Medium/Large) transactions CSV",
                ("Timestamp", "From Bank", "Account", "To Bank", "Amount Received", "Receiving Currency",
-                "Amount Paid", "Payment Currency", "Payment Format"), _stage_amlworld, labels=("Is Laundering",)),
+                "Amount Paid", "Payment Currency", "Payment Format"), _stage_amlworld, labels=("Is Laundering",),
+               naive_time=True),
         Preset("amlsim", "IBM AMLSim transactions.csv / cash_tx.csv (newer output)",
                ("tran_id", "orig_acct", "bene_acct", "tx_type", "base_amt", "tran_timestamp"), _stage_amlsim,
-               labels=("is_sar", "alert_id")),
+               labels=("is_sar", "alert_id"), currency="USD"),
         Preset("amlsim-legacy", "IBM AMLSim transactions.csv (original output, integer time steps)",
-               ("sourceNodeId", "targetNodeId", "value", "time"), _stage_amlsim_legacy),
+               ("sourceNodeId", "targetNodeId", "value", "time"), _stage_amlsim_legacy, currency="USD",
+               channel="wire"),
         Preset("saml-d", "SAML-D synthetic AML transactions CSV",
                ("Time", "Date", "Sender_account", "Receiver_account", "Amount", "Payment_currency", "Payment_type"),
-               _stage_samld, labels=("Is_laundering", "Laundering_type")),
+               _stage_samld, labels=("Is_laundering", "Laundering_type"), naive_time=True),
         Preset("paysim", "PaySim mobile-money simulation CSV",
                ("step", "type", "amount", "nameOrig", "nameDest"), _stage_paysim,
-               labels=("isFraud", "isFlaggedFraud")),
+               labels=("isFraud", "isFlaggedFraud"), currency="USD"),
         Preset("amlsim-nodes", "IBM AMLSim nodes.csv (account-level labels)", ("nodeid", "isFraud"),
                _stage_amlsim_nodes, role="account_labels"),
         Preset("amlsim-alert-accounts", "IBM AMLSim alert_accounts.csv (members of planted patterns)",

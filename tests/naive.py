@@ -202,3 +202,51 @@ def account_index(senders: list[str | None], receivers: list[str | None]) -> Nai
     by_sender = [[row for row, a in enumerate(senders) if a == account] for account in accounts]
     by_receiver = [[row for row, a in enumerate(receivers) if a == account] for account in accounts]
     return NaiveIndex(accounts, sender, receiver, by_sender, by_receiver)
+
+
+# -- rules -----------------------------------------------------------------------------------
+
+
+def structuring(rows, *, side, channels, currency, threshold, low, window_us, min_count, cap):
+    """Twin of :func:`flowscan.rules.structuring.structuring` for one class, currency and window.
+
+    ``rows`` are dicts (ts, amount, channel, currency, sender, receiver, location) in ledger
+    order (timestamp, txn_id). Returns one dict per instance, ordered by account id then time.
+    """
+    by_account = {}
+    for i, row in enumerate(rows):
+        account = row["receiver"] if side == "in" else row["sender"]
+        if account is not None:
+            by_account.setdefault(account, []).append(i)
+    found = []
+    for account in sorted(by_account):
+        parts = [
+            i
+            for i in by_account[account]
+            if rows[i]["channel"] in channels and rows[i]["currency"] == currency and low <= rows[i]["amount"] < threshold
+        ]
+        k = 0
+        while k < len(parts):
+            start = rows[parts[k]]["ts"]
+            window = [i for i in parts[k:] if rows[i]["ts"] < start + window_us]
+            total = sum(rows[i]["amount"] for i in window)
+            if len(window) >= min_count and total >= threshold:
+                other = "sender" if side == "in" else "receiver"
+                found.append(
+                    {
+                        "account": account,
+                        "start": start,
+                        "end": rows[window[-1]]["ts"],
+                        "count": len(window),
+                        "sum": total,
+                        "largest": max(rows[i]["amount"] for i in window),
+                        "locations": len({rows[i]["location"] for i in window} - {None}),
+                        "counterparties": len({rows[i][other] for i in window} - {None}),
+                        "evidence": window[:cap],
+                        "total": len(window),
+                    }
+                )
+                k += len(window)
+            else:
+                k += 1
+    return found

@@ -1,0 +1,195 @@
+"""Pattern instances and their evidence, the common output of every rule.
+
+A kernel reports instances as flat arrays (account code, window, observed values) plus the
+ledger rows behind each instance in CSR form (``evidence_offsets``, ``evidence_rows``),
+capped per instance with the uncapped count kept. :class:`Found` holds that raw output;
+:meth:`RuleResult.from_found` turns it into two Arrow tables an analyst can read:
+
+``instances`` (:data:`INSTANCE_SCHEMA`), one row per instance::
+
+    instance_id   "structuring.cash.in.24h/0000077001/2024-03-11T15:00:00Z" (deterministic)
+    rule          "structuring.cash.in.24h"
+    typology      "structuring"
+    account       the account id
+    window_start, window_end
+    reasons       [{name, op, observed, threshold, unit}, ...]: each observed value beside
+                  the threshold it crossed
+    n_evidence, n_evidence_total   evidence rows listed, and before the cap
+    source        the red flag's published source (FinCEN advisory, FATF report)
+
+``evidence`` (:data:`EVIDENCE_SCHEMA`): instance_id to the transactions behind it, with
+their fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..schema import TIMESTAMP_TYPE
+
+REASON_TYPE = pa.struct(
+    [
+        pa.field("name", pa.string()),
+        pa.field("op", pa.string()),
+        pa.field("observed", pa.float64()),
+        pa.field("threshold", pa.float64()),
+        pa.field("unit", pa.string()),
+    ]
+)
+
+INSTANCE_SCHEMA = pa.schema(
+    [
+        pa.field("instance_id", pa.string(), nullable=False),
+        pa.field("rule", pa.string(), nullable=False),
+        pa.field("typology", pa.string(), nullable=False),
+        pa.field("account", pa.string(), nullable=False),
+        pa.field("window_start", TIMESTAMP_TYPE, nullable=False),
+        pa.field("window_end", TIMESTAMP_TYPE, nullable=False),
+        pa.field("reasons", pa.list_(REASON_TYPE), nullable=False),
+        pa.field("n_evidence", pa.int64(), nullable=False),
+        pa.field("n_evidence_total", pa.int64(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+    ]
+)
+
+EVIDENCE_SCHEMA = pa.schema(
+    [
+        pa.field("instance_id", pa.string(), nullable=False),
+        pa.field("txn_id", pa.string(), nullable=False),
+        pa.field("timestamp", TIMESTAMP_TYPE, nullable=False),
+        pa.field("sender", pa.string()),
+        pa.field("receiver", pa.string()),
+        pa.field("amount", pa.int64(), nullable=False),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("channel", pa.string(), nullable=False),
+        pa.field("location", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One condition of a rule: ``observed op threshold`` held for the instance.
+
+    ``observed`` is an array (one value per instance); ``threshold`` a scalar or an array.
+    ``unit`` is one of: count, minor (minor units of the instance's currency), seconds, share.
+    """
+
+    name: str
+    op: str
+    observed: np.ndarray
+    threshold: float | np.ndarray
+    unit: str
+
+
+@dataclass
+class Found:
+    """The raw output of one kernel run: instances as arrays, evidence as CSR."""
+
+    rule: str
+    typology: str
+    source: str
+    account: np.ndarray  # int32 account codes, one per instance
+    start_us: np.ndarray  # int64
+    end_us: np.ndarray  # int64
+    reasons: list[Reason]
+    evidence_offsets: np.ndarray  # int64, n_instances + 1
+    evidence_rows: np.ndarray  # int32 or int64 ledger rows
+    evidence_total: np.ndarray  # int64, evidence rows before the cap
+
+    @property
+    def n(self) -> int:
+        return len(self.account)
+
+
+@dataclass
+class RuleResult:
+    """What a rule found: instances, their evidence, and per-account features."""
+
+    instances: pa.Table
+    evidence: pa.Table
+    features: pa.Table = field(default_factory=lambda: pa.table({}))
+
+    @classmethod
+    def from_found(cls, ledger: pa.Table, accounts: pa.Array, found: list[Found], features: pa.Table | None = None):
+        """Arrow tables from raw kernel output, ordered by (rule, account, window_start)."""
+        tables, evidence = [], []
+        for f in found:
+            if f.n == 0:
+                continue
+            ids, table = _instances(accounts, f)
+            tables.append(table)
+            evidence.append(_evidence(ledger, ids, f))
+        instances = pa.concat_tables(tables) if tables else INSTANCE_SCHEMA.empty_table()
+        ev = pa.concat_tables(evidence) if evidence else EVIDENCE_SCHEMA.empty_table()
+        if instances.num_rows:
+            instances = instances.sort_by([("rule", "ascending"), ("account", "ascending"),
+                                           ("window_start", "ascending"), ("instance_id", "ascending")])
+        return cls(instances, ev, features if features is not None else pa.table({}))
+
+
+def _iso(us: np.ndarray) -> pa.Array:
+    return pc.strftime(pa.array(us, TIMESTAMP_TYPE).cast(pa.timestamp("s", tz="UTC"), safe=False),
+                       format="%Y-%m-%dT%H:%M:%SZ")
+
+
+def _instances(accounts: pa.Array, f: Found) -> tuple[pa.Array, pa.Table]:
+    account = accounts.take(pa.array(f.account))
+    ids = pc.binary_join_element_wise(pa.scalar(f.rule), account, _iso(f.start_us), "/")
+    reasons = []
+    for r in f.reasons:
+        threshold = np.broadcast_to(np.asarray(r.threshold, dtype=np.float64), (f.n,))
+        reasons.append(
+            pa.StructArray.from_arrays(
+                [
+                    pa.array([r.name] * f.n, pa.string()),
+                    pa.array([r.op] * f.n, pa.string()),
+                    pa.array(np.asarray(r.observed, dtype=np.float64)),
+                    pa.array(threshold),
+                    pa.array([r.unit] * f.n, pa.string()),
+                ],
+                fields=list(REASON_TYPE),
+            )
+        )
+    k = len(reasons)
+    flat = pa.concat_arrays([reasons[j].take(pa.array(np.arange(f.n))) for j in range(k)]) if k else None
+    # interleave: instance i holds reasons[0][i], reasons[1][i], ...
+    order = (np.arange(k)[None, :] * f.n + np.arange(f.n)[:, None]).ravel()
+    lists = pa.ListArray.from_arrays(pa.array(np.arange(0, (f.n + 1) * k, k, dtype=np.int32)),
+                                     flat.take(pa.array(order)) if k else pa.array([], REASON_TYPE))
+    counts = np.diff(f.evidence_offsets)
+    table = pa.table(
+        {
+            "instance_id": ids,
+            "rule": pa.array([f.rule] * f.n, pa.string()),
+            "typology": pa.array([f.typology] * f.n, pa.string()),
+            "account": account,
+            "window_start": pa.array(f.start_us, TIMESTAMP_TYPE),
+            "window_end": pa.array(f.end_us, TIMESTAMP_TYPE),
+            "reasons": lists,
+            "n_evidence": pa.array(counts.astype(np.int64)),
+            "n_evidence_total": pa.array(np.asarray(f.evidence_total, dtype=np.int64)),
+            "source": pa.array([f.source] * f.n, pa.string()),
+        },
+        schema=INSTANCE_SCHEMA,
+    )
+    return ids, table
+
+
+def _evidence(ledger: pa.Table, ids: pa.Array, f: Found) -> pa.Table:
+    counts = np.diff(f.evidence_offsets)
+    owner = np.repeat(np.arange(f.n), counts)
+    rows = pa.array(np.asarray(f.evidence_rows, dtype=np.int64))
+    picked = ledger.select(["txn_id", "timestamp", "sender", "receiver", "amount", "currency", "channel",
+                            "location"]).take(rows)
+    columns = {"instance_id": ids.take(pa.array(owner))}
+    for name in picked.column_names:
+        column = picked.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(pa.string())
+        columns[name] = column
+    return pa.table(columns, schema=EVIDENCE_SCHEMA)

@@ -3,6 +3,13 @@ its Numba kernel (in ``flowscan.kernels``). Every rule returns a :class:`RuleRes
 pattern instances it found, the evidence transactions of each, and per-account features.
 """
 
-from .instances import INSTANCE_SCHEMA, EVIDENCE_SCHEMA, Found, RuleResult, Reason
+from .instances import EVIDENCE_SCHEMA, INSTANCE_SCHEMA, Found, Reason, RuleResult
+from .structuring import Structuring, structuring
 
-__all__ = ["EVIDENCE_SCHEMA", "INSTANCE_SCHEMA", "Found", "Reason", "RuleResult"]
+RULES = {
+    "structuring": structuring,
+}
+"""Every rule by name: ``rule(ledger, index, /, *, options=None) -> RuleResult``."""
+
+__all__ = ["EVIDENCE_SCHEMA", "INSTANCE_SCHEMA", "RULES", "Found", "Reason", "RuleResult", "Structuring",
+           "structuring"]

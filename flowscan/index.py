@@ -112,6 +112,19 @@ def factorize(*arrays) -> tuple[pa.Array, list[np.ndarray]]:
     return dictionary.take(pa.array(order)), out
 
 
+def dictionary_codes(column, vocabulary) -> np.ndarray:
+    """The integer codes of a fixed-dictionary column (``channel`` against
+    :data:`~flowscan.schema.CHANNELS`, ``currency`` against
+    :data:`~flowscan.currency.CURRENCIES`) as int64; -1 where the value is null or not in
+    the vocabulary. A column read back from Parquet may carry a different dictionary; it
+    is re-encoded against ``vocabulary``."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    values = pa.array(list(vocabulary), pa.string())
+    if not pa.types.is_dictionary(array.type) or not array.dictionary.equals(values):
+        array = pa.DictionaryArray.from_arrays(pc.index_in(array.cast(pa.string()), value_set=values), values)
+    return pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def build_index(ledger: pa.Table) -> AccountIndex:
     """Factorise the accounts of a canonical ledger and build its CSR views.
 

@@ -7,7 +7,9 @@ capped per instance with the uncapped count kept. :class:`Found` holds that raw 
 
 ``instances`` (:data:`INSTANCE_SCHEMA`), one row per instance::
 
-    instance_id   "structuring.cash.in.24h/0000077001/2024-03-11T15:00:00Z" (deterministic)
+    instance_id   "structuring.cash.in.24h/0000077001/T0009266": rule, account and the txn_id
+                  of the instance's first evidence row (deterministic, and unique even when
+                  instances start at the same instant)
     rule          "structuring.cash.in.24h"
     typology      "structuring"
     account       the account id
@@ -75,14 +77,16 @@ EVIDENCE_SCHEMA = pa.schema(
 class Reason:
     """One condition of a rule: ``observed op threshold`` held for the instance.
 
-    ``observed`` is an array (one value per instance); ``threshold`` a scalar or an array.
+    ``observed`` is an array (one value per instance); ``threshold`` a scalar, an array, or
+    None for an observation that is shown but tested against nothing (``op`` "info"); it is
+    null in the table then, never NaN, so results compare equal with ``Table.equals``.
     ``unit`` is one of: count, minor (minor units of the instance's currency), seconds, share.
     """
 
     name: str
     op: str
     observed: np.ndarray
-    threshold: float | np.ndarray
+    threshold: float | np.ndarray | None
     unit: str
 
 
@@ -121,7 +125,7 @@ class RuleResult:
         for f in found:
             if f.n == 0:
                 continue
-            ids, table = _instances(accounts, f)
+            ids, table = _instances(ledger, accounts, f)
             tables.append(table)
             evidence.append(_evidence(ledger, ids, f))
         instances = pa.concat_tables(tables) if tables else INSTANCE_SCHEMA.empty_table()
@@ -132,35 +136,36 @@ class RuleResult:
         return cls(instances, ev, features if features is not None else pa.table({}))
 
 
-def _iso(us: np.ndarray) -> pa.Array:
-    return pc.strftime(pa.array(us, TIMESTAMP_TYPE).cast(pa.timestamp("s", tz="UTC"), safe=False),
-                       format="%Y-%m-%dT%H:%M:%SZ")
-
-
-def _instances(accounts: pa.Array, f: Found) -> tuple[pa.Array, pa.Table]:
+def _instances(ledger: pa.Table, accounts: pa.Array, f: Found) -> tuple[pa.Array, pa.Table]:
     account = accounts.take(pa.array(f.account))
-    ids = pc.binary_join_element_wise(pa.scalar(f.rule), account, _iso(f.start_us), "/")
+    first = np.asarray(f.evidence_rows, dtype=np.int64)[f.evidence_offsets[:-1]]
+    first_txn = ledger.column("txn_id").take(pa.array(first)).combine_chunks()
+    ids = pc.binary_join_element_wise(pa.scalar(f.rule), account, first_txn, "/")
     reasons = []
     for r in f.reasons:
-        threshold = np.broadcast_to(np.asarray(r.threshold, dtype=np.float64), (f.n,))
+        if r.threshold is None:
+            threshold = pa.nulls(f.n, pa.float64())
+        else:
+            values = np.broadcast_to(np.asarray(r.threshold, dtype=np.float64), (f.n,))
+            threshold = pa.array(values, mask=np.isnan(values))
         reasons.append(
             pa.StructArray.from_arrays(
                 [
                     pa.array([r.name] * f.n, pa.string()),
                     pa.array([r.op] * f.n, pa.string()),
                     pa.array(np.asarray(r.observed, dtype=np.float64)),
-                    pa.array(threshold),
+                    threshold,
                     pa.array([r.unit] * f.n, pa.string()),
                 ],
                 fields=list(REASON_TYPE),
             )
         )
     k = len(reasons)
-    flat = pa.concat_arrays([reasons[j].take(pa.array(np.arange(f.n))) for j in range(k)]) if k else None
-    # interleave: instance i holds reasons[0][i], reasons[1][i], ...
+    # reason-major concatenation, then reordered so instance i holds reasons[0][i], reasons[1][i], ...
+    flat = pa.concat_arrays(reasons) if k else pa.array([], REASON_TYPE)
     order = (np.arange(k)[None, :] * f.n + np.arange(f.n)[:, None]).ravel()
     lists = pa.ListArray.from_arrays(pa.array(np.arange(0, (f.n + 1) * k, k, dtype=np.int32)),
-                                     flat.take(pa.array(order)) if k else pa.array([], REASON_TYPE))
+                                     flat.take(pa.array(order, pa.int64())))
     counts = np.diff(f.evidence_offsets)
     table = pa.table(
         {

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from .. import params
 from ..currency import CURRENCIES
-from ..index import AccountIndex, factorize
+from ..index import AccountIndex, dictionary_codes, factorize
 from ..kernels import structuring as kernel
 from ..schema import CHANNELS
 from .instances import Found, Reason, RuleResult
@@ -126,15 +126,6 @@ class Structuring:
         return tuple(params.duration_seconds("Structuring", "windows", w) for w in self.windows)
 
 
-def _codes(column, vocabulary) -> np.ndarray:
-    """Indices of a fixed-dictionary column (channel, currency) as int64."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if not pa.types.is_dictionary(array.type) or array.dictionary.to_pylist() != list(vocabulary):
-        array = pa.DictionaryArray.from_arrays(
-            pa.compute.index_in(array.cast(pa.string()), value_set=pa.array(vocabulary)), pa.array(vocabulary))
-    return pa.compute.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
 def structuring(ledger: pa.Table, index: AccountIndex, /, *, options: Structuring | None = None) -> RuleResult:
     """Find structuring instances in a canonical ledger.
 
@@ -155,8 +146,8 @@ def structuring(ledger: pa.Table, index: AccountIndex, /, *, options: Structurin
     options = options or Structuring()
     ts = ledger.column("timestamp").cast(pa.int64()).to_numpy()
     amount = ledger.column("amount").to_numpy()
-    channel = _codes(ledger.column("channel"), CHANNELS)
-    currency = _codes(ledger.column("currency"), CURRENCIES)
+    channel = dictionary_codes(ledger.column("channel"), CHANNELS)
+    currency = dictionary_codes(ledger.column("currency"), CURRENCIES)
     _, (location,) = factorize(ledger.column("location"))
     location = location.astype(np.int64)
     found = []
@@ -197,10 +188,13 @@ def _run(rule, view, ts, amount, eligible, location, counterparty, threshold, wi
             Reason("parts", ">=", count, options.min_count, "count"),
             Reason("sum", ">=", total, threshold, "minor"),
             Reason("largest_part", "<", biggest, threshold, "minor"),
-            Reason("distinct_locations", "info", places, np.nan, "count"),
-            Reason("distinct_counterparties", "info", people, np.nan, "count"),
+            Reason("distinct_locations", "info", places, None, "count"),
+            Reason("distinct_counterparties", "info", people, None, "count"),
         ],
         evidence_offsets=np.concatenate([[0], np.cumsum(per_instance)]).astype(np.int64),
         evidence_rows=ev_rows,
         evidence_total=listed_total,
     )
+
+
+_codes = dictionary_codes  # kept for modules written against the earlier private name

@@ -636,7 +636,8 @@ def _labels(table: pa.Table, label_cols: list[str]) -> pa.Table:
 # -- writing ---------------------------------------------------------------------------------
 
 
-def _temporary(path: Path) -> Path:
+def temporary_beside(path: Path) -> Path:
+    """A new empty temporary file in ``path``'s folder, with the mode a plain open() gives."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -652,7 +653,7 @@ def write_parquet_atomic(tables: dict[Path, pa.Table]) -> None:
     temps: dict[Path, Path] = {}
     try:
         for path, table in tables.items():
-            temps[path] = _temporary(Path(path))
+            temps[path] = temporary_beside(Path(path))
             pq.write_table(table, temps[path], compression="zstd", write_page_checksum=True, write_statistics=True)
         for path, tmp in temps.items():
             os.replace(tmp, path)

@@ -247,3 +247,18 @@ def test_good_options_are_kept():
     options = flowscan.ReadOptions(timezone="America/New_York", max_reject_rate=0.0, columns={"sender": "Debit"})
     assert (options.timezone, options.max_reject_rate, dict(options.columns)) == ("America/New_York", 0.0, {"sender": "Debit"})
     assert options.replace(max_reject_rate=1).max_reject_rate == 1
+
+
+def test_generate_writes_a_ledger_that_validates_without_rejects(tmp_path):
+    result = invoke("generate", "--spec", "small", "--seed", "3", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    ledger = tmp_path / "out" / "transactions.parquet"
+    assert ledger.exists() and (tmp_path / "out" / "accounts_labels.parquet").exists()
+    checked = flowscan.read_ledger(ledger, max_reject_rate=0.0)
+    assert checked.report.rejected == 0 and checked.report.rows_read > 10_000
+
+
+def test_generate_with_an_unknown_spec_is_a_usage_error(tmp_path):
+    result = invoke("generate", "--spec", "no-such-spec", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert not (tmp_path / "out" / "transactions.parquet").exists()

@@ -84,7 +84,7 @@ from .. import params
 from ..index import CSR, AccountIndex, factorize
 from ..kernels import fan as kernel
 from ..schema import CHANNELS
-from .instances import Found, Reason, RuleResult
+from .instances import Found, Reason, RuleResult, offsets_from_counts
 from ..index import dictionary_codes as _codes
 
 FAN_IN_SOURCE = "FinCEN FIN-2014-A008; FinCEN FIN-2020-A008 (many apparently unrelated senders paying one beneficiary)"
@@ -193,7 +193,7 @@ def _subset(view: CSR, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rows of a CSR view for which ``keep`` (one bool per ledger row) holds, as a compact
     CSR (offsets int64, rows in the same order)."""
     kept = keep[view.rows]
-    before = np.concatenate([[0], np.cumsum(kept)]).astype(np.int64)
+    before = offsets_from_counts(kept)
     return before[view.offsets], np.ascontiguousarray(view.rows[kept])
 
 
@@ -256,8 +256,8 @@ def _fan(ledger, index, options, side) -> RuleResult:
                 options.evidence_cap)
         n_inst, n_ev, max_distinct = kernel.fan_count(*args)
         features[f"{name}_max_{window}"] = pa.array(max_distinct, pa.int64())
-        inst_offsets = np.concatenate([[0], np.cumsum(n_inst)]).astype(np.int64)
-        ev_offsets = np.concatenate([[0], np.cumsum(n_ev)]).astype(np.int64)
+        inst_offsets = offsets_from_counts(n_inst)
+        ev_offsets = offsets_from_counts(n_ev)
         account, start, end, distinct, total, top, n_rows, ev_rows = kernel.fan_fill(*args, inst_offsets, ev_offsets)
         share = np.divide(top.astype(np.float64), total.astype(np.float64),
                           out=np.zeros(len(total), dtype=np.float64), where=total > 0)
@@ -275,8 +275,7 @@ def _fan(ledger, index, options, side) -> RuleResult:
                 Reason(f"top_{who[:-1]}_share", "info", share, None, "share"),
                 Reason("rows", "info", n_rows, None, "count"),
             ],
-            evidence_offsets=np.concatenate([[0], np.cumsum(np.minimum(n_rows, options.evidence_cap))]).astype(
-                np.int64),
+            evidence_offsets=offsets_from_counts(np.minimum(n_rows, options.evidence_cap)),
             evidence_rows=ev_rows,
             evidence_total=n_rows,
         ))
@@ -318,8 +317,8 @@ def funnel(ledger: pa.Table, index: AccountIndex, /, *, options: Funnel | None =
     args = (dep_offsets, dep_rows, wd_offsets, wd_rows, ts, amount, location, options.window_seconds * 1_000_000,
             lag_seconds * 1_000_000, options.min_locations, options.evidence_cap)
     n_inst, n_ev = kernel.funnel_count(*args)
-    inst_offsets = np.concatenate([[0], np.cumsum(n_inst)]).astype(np.int64)
-    ev_offsets = np.concatenate([[0], np.cumsum(n_ev)]).astype(np.int64)
+    inst_offsets = offsets_from_counts(n_inst)
+    ev_offsets = offsets_from_counts(n_ev)
     (account, start, end, places, deposited, deposits, withdrawn, lag,
      ev_rows) = kernel.funnel_fill(*args, inst_offsets, ev_offsets)
     listed_total = deposits + 1
@@ -337,8 +336,7 @@ def funnel(ledger: pa.Table, index: AccountIndex, /, *, options: Funnel | None =
             Reason("deposited", "info", deposited, None, "minor"),
             Reason("withdrawn", "info", withdrawn, None, "minor"),
         ],
-        evidence_offsets=np.concatenate([[0], np.cumsum(np.minimum(listed_total, options.evidence_cap))]).astype(
-            np.int64),
+        evidence_offsets=offsets_from_counts(np.minimum(listed_total, options.evidence_cap)),
         evidence_rows=ev_rows,
         evidence_total=listed_total,
     )

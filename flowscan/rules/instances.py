@@ -73,6 +73,12 @@ EVIDENCE_SCHEMA = pa.schema(
 )
 
 
+def offsets_from_counts(counts) -> np.ndarray:
+    """CSR offsets (int64, one longer than ``counts``) from per-group counts: the positions
+    pass 2 of a two-pass kernel writes at, and the evidence offsets of capped instances."""
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class Reason:
     """One condition of a rule: ``observed op threshold`` held for the instance.

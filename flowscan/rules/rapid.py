@@ -71,7 +71,7 @@ from ..currency import CURRENCIES
 from ..index import AccountIndex
 from ..kernels import rapid as kernel
 from ..schema import CHANNELS
-from .instances import Found, Reason, RuleResult
+from .instances import Found, Reason, RuleResult, offsets_from_counts
 from ..index import dictionary_codes as _codes
 
 SOURCE = "FinCEN FIN-2014-A008; FATF/APG Financial Flows from Human Trafficking (2018)"
@@ -201,7 +201,7 @@ def rapid_movement(ledger: pa.Table, index: AccountIndex, /, *,
                 start_us=start[k],
                 end_us=end[k],
                 reasons=reasons,
-                evidence_offsets=np.concatenate([[0], np.cumsum(per_instance)]).astype(np.int64),
+                evidence_offsets=offsets_from_counts(per_instance),
                 evidence_rows=ev_rows[ev_bounds[j]:ev_bounds[j + 1]],
                 evidence_total=total[k],
             ))
@@ -219,7 +219,7 @@ def _positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start of each (account, rule) block when the output is laid out rule by rule, then
     account by account; and the bounds of each rule's block (shape (n_rules + 1,))."""
     n_accounts, n_rules = counts.shape
-    starts = np.concatenate([[0], np.cumsum(counts.T.ravel())]).astype(np.int64)
+    starts = offsets_from_counts(counts.T.ravel())
     pos = np.ascontiguousarray(starts[:-1].reshape(n_rules, n_accounts).T)
     bounds = starts[np.arange(n_rules + 1) * n_accounts]
     return pos, bounds

@@ -29,7 +29,7 @@ from ..currency import CURRENCIES
 from ..index import AccountIndex, dictionary_codes, factorize
 from ..kernels import structuring as kernel
 from ..schema import CHANNELS
-from .instances import Found, Reason, RuleResult
+from .instances import Found, Reason, RuleResult, offsets_from_counts
 
 SOURCE = "FinCEN FIN-2014-A008; FFIEC BSA/AML Examination Manual (structuring)"
 TYPOLOGY = "structuring"
@@ -172,8 +172,8 @@ def _run(rule, view, ts, amount, eligible, location, counterparty, threshold, wi
     args = (view.offsets, view.rows, ts, amount, eligible, location, counterparty, threshold, window_us,
             options.min_count, options.evidence_cap)
     n_inst, n_ev = kernel.structuring_count(*args)
-    inst_offsets = np.concatenate([[0], np.cumsum(n_inst)]).astype(np.int64)
-    ev_offsets = np.concatenate([[0], np.cumsum(n_ev)]).astype(np.int64)
+    inst_offsets = offsets_from_counts(n_inst)
+    ev_offsets = offsets_from_counts(n_ev)
     (account, start, end, count, total, biggest, places, people, listed_total,
      ev_rows) = kernel.structuring_fill(*args, inst_offsets, ev_offsets)
     per_instance = np.minimum(count, options.evidence_cap)
@@ -191,7 +191,7 @@ def _run(rule, view, ts, amount, eligible, location, counterparty, threshold, wi
             Reason("distinct_locations", "info", places, None, "count"),
             Reason("distinct_counterparties", "info", people, None, "count"),
         ],
-        evidence_offsets=np.concatenate([[0], np.cumsum(per_instance)]).astype(np.int64),
+        evidence_offsets=offsets_from_counts(per_instance),
         evidence_rows=ev_rows,
         evidence_total=listed_total,
     )

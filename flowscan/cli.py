@@ -60,7 +60,14 @@ Negative = Annotated[
 Rounding = Annotated[
     Optional[str], typer.Option("--amount-rounding", help="reject amounts with too many decimals, or half-even.")
 ]
-Sample = Annotated[bool, typer.Option("--sample", help="Use the sample ledger bundled with flowscan.")]
+Sample = Annotated[
+    bool, typer.Option("--sample", help="Use the bundled labelled synthetic ledger (fixtures/sample/synthetic).")
+]
+SampleExport = Annotated[
+    bool,
+    typer.Option("--sample-export", help="Use the bundled bank-export CSV sample, with its column mapping and a "
+                 "few deliberately bad rows."),
+]
 ReportOpt = Annotated[
     Optional[Path], typer.Option("--report", help="Also write the reconciliation as JSON to this file.")
 ]
@@ -125,8 +132,14 @@ def _options(config, fmt, tz, ts_format, currency, mapping, delimiter, encoding,
     return ReadOptions(**changes)
 
 
-def _inputs(ledgers, sample):
+def _inputs(ledgers, sample, sample_export):
+    if sample and sample_export:
+        raise ConfigError("give --sample or --sample-export, not both")
     if sample:
+        from .fixtures import SYNTHETIC_SAMPLE
+
+        return [SYNTHETIC_SAMPLE / "transactions.parquet"], None
+    if sample_export:
         from .fixtures import SAMPLE_CONFIG, SAMPLE_LEDGER
 
         return [SAMPLE_LEDGER], SAMPLE_CONFIG
@@ -191,6 +204,7 @@ def validate(
     negative_amounts: Negative = None,
     amount_rounding: Rounding = None,
     sample: Sample = False,
+    sample_export: SampleExport = False,
     report: ReportOpt = None,
 ) -> None:
     """Check ledgers without writing them: the schema found, the reconciliation and the reject reasons.
@@ -205,7 +219,7 @@ def validate(
     """
     from .ingest import read_ledger
 
-    paths, sample_config = _inputs(ledgers, sample)
+    paths, sample_config = _inputs(ledgers, sample, sample_export)
     options = _options(config or sample_config, fmt, tz, timestamp_format, currency, mapping, delimiter, encoding,
                        on_bad_rows, max_reject_rate, negative_amounts, amount_rounding)
     result = read_ledger(*paths, options=options.replace(max_reject_rate=1.0))
@@ -241,6 +255,7 @@ def ingest(
     negative_amounts: Negative = None,
     amount_rounding: Rounding = None,
     sample: Sample = False,
+    sample_export: SampleExport = False,
     report: ReportOpt = None,
 ) -> None:
     """Read ledgers and write the canonical Parquet ledger (with page checksums) and its rejects.
@@ -254,7 +269,7 @@ def ingest(
     from .index import build_index
     from .ingest import read_ledger, write_ledger
 
-    paths, sample_config = _inputs(ledgers, sample)
+    paths, sample_config = _inputs(ledgers, sample, sample_export)
     options = _options(config or sample_config, fmt, tz, timestamp_format, currency, mapping, delimiter, encoding,
                        on_bad_rows, max_reject_rate, negative_amounts, amount_rounding)
     result = read_ledger(*paths, options=options)

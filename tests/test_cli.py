@@ -31,8 +31,24 @@ def error_lines(result):
 # -- validate ------------------------------------------------------------------------------------
 
 
-def test_validate_sample(sample):
+def test_validate_labelled_synthetic_sample():
+    from flowscan.fixtures import SYNTHETIC_SAMPLE
+
     result = invoke("validate", "--sample")
+    assert result.exit_code == 0, result.output
+    expected = flowscan.read_ledger(SYNTHETIC_SAMPLE / "transactions.parquet").report
+    assert expected.rejected == 0 and expected.rows_read > 10_000
+    assert f"rows read {expected.rows_read:,} = accepted {expected.accepted:,} + rejected 0" in result.stdout
+    assert "reconciles" in result.stdout and result.stderr == ""
+
+
+def test_sample_and_sample_export_together_are_a_usage_error():
+    result = invoke("validate", "--sample", "--sample-export")
+    assert result.exit_code == 2 and len(error_lines(result)) == 1
+
+
+def test_validate_sample_export(sample):
+    result = invoke("validate", "--sample-export")
     assert result.exit_code == 0, result.output
     r = sample.report
     assert (
@@ -49,7 +65,7 @@ def test_validate_sample(sample):
 
 
 def test_validate_max_reject_rate_zero_exits_1_with_one_error_line():
-    result = invoke("validate", "--sample", "--max-reject-rate", "0")
+    result = invoke("validate", "--sample-export", "--max-reject-rate", "0")
     assert result.exit_code == 1
     lines = error_lines(result)
     assert len(lines) == 1
@@ -64,7 +80,7 @@ def test_validate_max_reject_rate_zero_exits_1_with_one_error_line():
 
 def test_ingest_sample_writes_ledger_and_rejects(tmp_path, sample):
     out = tmp_path / "ledger.parquet"
-    result = invoke("ingest", "--sample", "--out", str(out))
+    result = invoke("ingest", "--sample-export", "--out", str(out))
     assert result.exit_code == 0, result.output
     r = sample.report
     assert f"accepted {r.accepted:,}" in result.stdout
@@ -86,7 +102,7 @@ def test_ingest_sample_writes_ledger_and_rejects(tmp_path, sample):
 
 def test_ingest_rejects_option_moves_the_rejects_file(tmp_path, sample):
     out, rejects = tmp_path / "a" / "ledger.parquet", tmp_path / "b" / "bad.parquet"
-    result = invoke("ingest", "--sample", "--out", str(out), "--rejects", str(rejects))
+    result = invoke("ingest", "--sample-export", "--out", str(out), "--rejects", str(rejects))
     assert result.exit_code == 0, result.output
     assert pq.read_table(rejects).num_rows == sample.report.rejected + sample.report.duplicates
     assert not (tmp_path / "a" / "ledger.rejects.parquet").exists()
@@ -94,7 +110,7 @@ def test_ingest_rejects_option_moves_the_rejects_file(tmp_path, sample):
 
 def test_ingest_over_the_reject_limit_writes_nothing(tmp_path):
     out = tmp_path / "ledger.parquet"
-    result = invoke("ingest", "--sample", "--out", str(out), "--max-reject-rate", "0")
+    result = invoke("ingest", "--sample-export", "--out", str(out), "--max-reject-rate", "0")
     assert result.exit_code == 1
     assert len(error_lines(result)) == 1
     assert list(tmp_path.iterdir()) == []

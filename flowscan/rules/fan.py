@@ -81,11 +81,10 @@ import numpy as np
 import pyarrow as pa
 
 from .. import params
-from ..index import CSR, AccountIndex, factorize
+from ..index import CSR, AccountIndex, dictionary_codes, factorize
 from ..kernels import fan as kernel
 from ..schema import CHANNELS
 from .instances import Found, Reason, RuleResult, offsets_from_counts
-from ..index import dictionary_codes as _codes
 
 FAN_IN_SOURCE = "FinCEN FIN-2014-A008; FinCEN FIN-2020-A008 (many apparently unrelated senders paying one beneficiary)"
 FAN_OUT_SOURCE = ("FinCEN FIN-2014-A008; FinCEN FIN-2020-A008 (mirror of many senders paying one beneficiary: "
@@ -306,7 +305,7 @@ def funnel(ledger: pa.Table, index: AccountIndex, /, *, options: Funnel | None =
     options = options or Funnel()
     ts = _timestamps(ledger)
     amount = np.ascontiguousarray(ledger.column("amount").to_numpy(), dtype=np.int64)
-    channel = _codes(ledger.column("channel"), CHANNELS)
+    channel = dictionary_codes(ledger.column("channel"), CHANNELS)
     _, (location,) = factorize(ledger.column("location"))
     location = location.astype(np.int64)
     deposit = (channel == CHANNELS.index("cash")) & (index.sender < 0) & (location >= 0)

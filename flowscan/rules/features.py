@@ -86,10 +86,9 @@ import pyarrow.compute as pc
 from .. import params
 from ..currency import CURRENCIES, MINOR_DIGITS
 from ..errors import DataError
-from ..index import AccountIndex, factorize
+from ..index import AccountIndex, dictionary_codes, factorize
 from ..kernels import features as kernel
 from ..schema import CHANNELS, TIMESTAMP_TYPE
-from ..index import dictionary_codes as _codes
 
 SOURCE = ("FinCEN FIN-2014-A008; FinCEN FIN-2020-A008; FINTRAC 2016-OA003 (late-night activity); "
           "Goh & Barabasi, EPL 81 (2008) 48002 (burstiness)")
@@ -256,8 +255,8 @@ def account_features(ledger: pa.Table, index: AccountIndex, /, *, options: Featu
     if ts.shape[0] > 1 and bool(np.any(ts[1:] < ts[:-1])):
         raise DataError("the ledger is not sorted by timestamp; pass a canonical ledger (flowscan.read_ledger)")
     amount = np.ascontiguousarray(ledger.column("amount").to_numpy(), dtype=np.int64)
-    channel = _codes(ledger.column("channel"), CHANNELS)
-    currency = _codes(ledger.column("currency"), CURRENCIES)
+    channel = dictionary_codes(ledger.column("channel"), CHANNELS)
+    currency = dictionary_codes(ledger.column("currency"), CURRENCIES)
 
     units = np.array([options.round_unit * 10 ** MINOR_DIGITS[c] for c in CURRENCIES], dtype=np.int64)
     is_round = amount % units[currency] == 0

@@ -68,11 +68,10 @@ import pyarrow as pa
 
 from .. import params
 from ..currency import CURRENCIES
-from ..index import AccountIndex
+from ..index import AccountIndex, dictionary_codes
 from ..kernels import rapid as kernel
 from ..schema import CHANNELS
 from .instances import Found, Reason, RuleResult, offsets_from_counts
-from ..index import dictionary_codes as _codes
 
 SOURCE = "FinCEN FIN-2014-A008; FATF/APG Financial Flows from Human Trafficking (2018)"
 TYPOLOGY = "rapid_movement"
@@ -162,8 +161,8 @@ def rapid_movement(ledger: pa.Table, index: AccountIndex, /, *,
     options = options or RapidMovement()
     ts = np.ascontiguousarray(ledger.column("timestamp").cast(pa.int64()).to_numpy(), dtype=np.int64)
     amount = np.ascontiguousarray(ledger.column("amount").to_numpy(), dtype=np.int64)
-    channel = _codes(ledger.column("channel"), CHANNELS)
-    currency = _codes(ledger.column("currency"), CURRENCIES)
+    channel = dictionary_codes(ledger.column("channel"), CHANNELS)
+    currency = dictionary_codes(ledger.column("currency"), CURRENCIES)
     is_cash = channel == CHANNELS.index("cash")
     is_wire = channel == CHANNELS.index("wire")
     min_amount = np.zeros(len(CURRENCIES), dtype=np.int64)

@@ -195,6 +195,3 @@ def _run(rule, view, ts, amount, eligible, location, counterparty, threshold, wi
         evidence_rows=ev_rows,
         evidence_total=listed_total,
     )
-
-
-_codes = dictionary_codes  # kept for modules written against the earlier private name

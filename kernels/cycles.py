@@ -7,7 +7,7 @@ in :mod:`flowscan.rules.cycles`; this kernel implements it on arrays.
 A depth-first search starts from every edge (the first transfer ``e1``) and follows the
 outgoing rows of each account in time order, from the first row strictly after the current
 time (binary search in the by-sender CSR view). The search is bounded by ``max_hops`` and by
-``max_paths`` partial paths per start, so a hub account cannot explode it.
+``max_steps`` transfers examined per start, so a hub account cannot explode it.
 """
 
 from __future__ import annotations
@@ -16,27 +16,7 @@ import numba
 import numpy as np
 
 from ._jit import jit, parallel_jit
-
-PPM = 1_000_000
-
-
-@jit
-def _allowance(base, tol_ppm):
-    """``floor(base * tol_ppm / 1e6)`` without overflow, for ``base >= 0``, ``0 <= tol_ppm <= 1e6``."""
-    return tol_ppm * (base // PPM) + (tol_ppm * (base % PPM)) // PPM
-
-
-@jit
-def _first_after(lo, hi, times, t):
-    """First index ``p`` in ``[lo, hi)`` with ``times[p] > t`` (``times`` sorted there)."""
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if times[mid] <= t:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
+from .flows import PPM, _allowance, _first_after
 
 @jit
 def _closing(u, origin, after, limit, code, base, allowed, pair_offsets, pair_receiver, pair_row_offsets, pair_ts,

@@ -84,7 +84,7 @@ def expected(ledger, options: Cycles):
     return sorted(out, key=lambda f: (f["rule"], f["account"], f["start"], f["id"])), cut
 
 
-def check(ledger, index, options=None):
+def assert_equals_twin(ledger, index, options=None):
     """Run the rule, assert it equals its twin (instances and truncation), return flat()."""
     options = options or Cycles()
     result = cycles(ledger, index, options=options)
@@ -109,7 +109,7 @@ def test_planted_three_hop_cycle_is_found_once_not_once_per_rotation():
     records += [("N1", 2, None, "B", "50.00"), ("N2", 3, "B", None, "50.00"), ("N3", 4, "C", "C", "900.00")]
     ledger, index = ledger_of(records)
     result = cycles(ledger, index)
-    (found,) = check(ledger, index)
+    (found,) = assert_equals_twin(ledger, index)
     assert found["rule"] == "cycle.3.30d" and found["account"] == "A"
     assert found["evidence"] == ["C0", "C1", "C2"] and found["total"] == 3
     assert found["reasons"] == {"hops": 3, "amount_drift": 0.1, "duration_seconds": 8 * 3600}
@@ -127,16 +127,16 @@ def test_planted_five_hop_cycle_is_found_once():
     records = ring(["P", "Q", "R", "S", "T"], [0, 24, 48, 72, 96])
     records += ring(["X", "Y", "Z"], [10, 11, 12], prefix="D")  # a second, unrelated cycle
     ledger, index = ledger_of(records)
-    found = check(ledger, index)
+    found = assert_equals_twin(ledger, index)
     assert [(f["rule"], f["account"], f["evidence"]) for f in found] == [
         ("cycle.3.30d", "X", ["D0", "D1", "D2"]), ("cycle.5.30d", "P", ["C0", "C1", "C2", "C3", "C4"])]
-    assert check(ledger, index, Cycles(max_hops=4)) == [found[0]]  # five hops are more than four
+    assert assert_equals_twin(ledger, index, Cycles(max_hops=4)) == [found[0]]  # five hops are more than four
 
 
 def test_a_cycle_repeated_later_gives_new_transfer_sequences_each_reported_once():
     records = ring(["A", "B", "C"], [1, 2, 3]) + ring(["A", "B", "C"], [4, 5, 6], prefix="E")
     ledger, index = ledger_of(records)
-    found = check(ledger, index)
+    found = assert_equals_twin(ledger, index)
     # each sequence starts at its earliest transfer: the second lap and the sequences that
     # straddle the two laps are new cycles, none is reported twice
     assert [(f["account"], f["evidence"]) for f in found] == [
@@ -146,7 +146,7 @@ def test_a_cycle_repeated_later_gives_new_transfer_sequences_each_reported_once(
 @pytest.mark.parametrize("hours", [[1, 5, 3], [1, 5, 5], [1, 1, 2]])
 def test_time_going_backwards_or_standing_still_breaks_the_cycle(hours):
     ledger, index = ledger_of(ring(["A", "B", "C"], hours))
-    assert check(ledger, index) == []
+    assert assert_equals_twin(ledger, index) == []
 
 
 def test_a_walk_that_repeats_an_account_is_not_a_cycle():
@@ -154,11 +154,11 @@ def test_a_walk_that_repeats_an_account_is_not_a_cycle():
     records = [("W1", 1, "A", "B", "100.00"), ("W2", 2, "B", "C", "100.00"), ("W3", 3, "C", "B", "100.00"),
                ("W4", 4, "B", "A", "100.00")]
     ledger, index = ledger_of(records)
-    found = check(ledger, index)
+    found = assert_equals_twin(ledger, index)
     assert [(f["rule"], f["account"], f["evidence"]) for f in found] == [
         ("cycle.2.30d", "A", ["W1", "W4"]), ("cycle.2.30d", "B", ["W2", "W3"])]
     ledger, index = ledger_of(records[:3] + [("W4", 4, "B", "D", "100.00"), ("W5", 5, "D", "A", "100.00")])
-    found = check(ledger, index)
+    found = assert_equals_twin(ledger, index)
     # A -> B -> C -> B -> D -> A is not reported; the loop through C is cut out of A's cycle
     assert [(f["rule"], f["account"], f["evidence"]) for f in found] == [
         ("cycle.2.30d", "B", ["W2", "W3"]), ("cycle.3.30d", "A", ["W1", "W4", "W5"])]
@@ -168,22 +168,22 @@ def test_a_walk_that_repeats_an_account_is_not_a_cycle():
                                                ("120.01", False)])
 def test_each_hop_is_within_the_tolerance_of_the_first(amount, fires):
     ledger, index = ledger_of(ring(["A", "B", "C"], [1, 2, 3], ["100.00", amount, "100.00"]))
-    assert (len(check(ledger, index)) == 1) is fires
+    assert (len(assert_equals_twin(ledger, index)) == 1) is fires
 
 
 def test_window_edge_currency_and_non_edges():
     # closing exactly at time(e1) + W is outside; one second earlier is inside
     ledger, index = ledger_of(ring(["A", "B", "C"], [0, 1, timedelta(hours=24)]))
-    assert check(ledger, index, Cycles(window="24h")) == []
+    assert assert_equals_twin(ledger, index, Cycles(window="24h")) == []
     ledger, index = ledger_of(ring(["A", "B", "C"], [0, 1, timedelta(hours=24) - SECOND]))
-    assert len(check(ledger, index, Cycles(window="24h"))) == 1
+    assert len(assert_equals_twin(ledger, index, Cycles(window="24h"))) == 1
     # a hop in another currency, a cash leg or a self-transfer breaks the cycle
     records = ring(["A", "B", "C"], [1, 2, 3])
     ledger, index = ledger_of(records[:2] + [("C2", 3, "C", "A", "100.00", "EUR")])
-    assert check(ledger, index) == []
+    assert assert_equals_twin(ledger, index) == []
     ledger, index = ledger_of([records[0], ("K1", 2, "B", None, "100.00"), ("K2", 3, None, "A", "100.00"),
                                ("K3", 4, "A", "A", "100.00")])
-    assert check(ledger, index) == []
+    assert assert_equals_twin(ledger, index) == []
 
 
 def test_one_cycle_per_starting_transfer_the_first_in_dfs_order():
@@ -191,7 +191,7 @@ def test_one_cycle_per_starting_transfer_the_first_in_dfs_order():
     records = [("S0", 1, "A", "B", "100.00"), ("S1", 2, "B", "C", "100.00"), ("S2", 3, "B", "D", "100.00"),
                ("S3", 4, "D", "A", "100.00"), ("S4", 5, "C", "A", "100.00")]
     ledger, index = ledger_of(records)
-    (found,) = check(ledger, index)
+    (found,) = assert_equals_twin(ledger, index)
     assert found["evidence"] == ["S0", "S1", "S4"]
 
 
@@ -206,9 +206,9 @@ def test_a_hub_that_explodes_the_search_reports_truncation():
     ledger, index = ledger_of(records)
     options = Cycles(max_paths_per_start=10)
     result = cycles(ledger, index, options=options)
-    assert check(ledger, index, options) == []
+    assert assert_equals_twin(ledger, index, options) == []
     assert truncated(result, options) == {"A": 1}
-    (found,) = check(ledger, index)  # the default cap lets the search reach the last mule
+    (found,) = assert_equals_twin(ledger, index)  # the default cap lets the search reach the last mule
     assert found["evidence"] == ["H0", "M39", "H9"]
     assert truncated(cycles(ledger, index), Cycles()) == {}
 
@@ -218,13 +218,34 @@ def test_empty_ledger_one_account_two_hop_cycle_and_evidence_cap():
     result = cycles(empty, empty_index)
     assert result.instances.num_rows == 0 and result.features.num_rows == 0
     alone, alone_index = ledger_of([("A1", 0, None, "ONE", "5.00"), ("A2", 1, "ONE", "ONE", "5.00")])
-    assert check(alone, alone_index) == []
+    assert assert_equals_twin(alone, alone_index) == []
     ledger, index = ledger_of(ring(["A", "B"], [1, 2]))
-    (found,) = check(ledger, index, Cycles(max_hops=2))
+    (found,) = assert_equals_twin(ledger, index, Cycles(max_hops=2))
     assert found["rule"] == "cycle.2.30d"
     ledger, index = ledger_of(ring(["A", "B", "C", "D"], [1, 2, 3, 4]))
-    (found,) = check(ledger, index, Cycles(evidence_cap=2))
+    (found,) = assert_equals_twin(ledger, index, Cycles(evidence_cap=2))
     assert found["evidence"] == ["C0", "C1"] and found["total"] == 4
+
+
+# -- planted fixture ------------------------------------------------------------------------
+
+RECALL_FLOOR = 1.0
+"""Share of the planted cycles of the synthetic sample that must be found exactly: an instance
+under the planted origin whose evidence is the planted transfers."""
+
+
+def test_planted_cycles_of_the_synthetic_sample_are_all_found():
+    import pyarrow.parquet as pq
+    from flowscan.fixtures import SYNTHETIC_SAMPLE
+
+    ledger = flowscan.read_ledger(SYNTHETIC_SAMPLE / "transactions.parquet", max_reject_rate=0.0).ledger
+    index = flowscan.build_index(ledger)
+    planted = [p for p in pq.read_table(SYNTHETIC_SAMPLE / "instances.parquet").to_pylist() if p["typology"] == "cycle"]
+    result = flat(cycles(ledger, index))
+    found = [p for p in planted
+             if any(f["account"] == p["accounts"][0] and set(f["evidence"]) == set(p["txn_ids"]) for f in result)]
+    assert planted and len(found) >= RECALL_FLOOR * len(planted), \
+        f"found {len(found)} of {len(planted)} planted cycles, under the floor {RECALL_FLOOR:.0%}"
 
 
 # -- generated ledgers -----------------------------------------------------------------------
@@ -299,7 +320,7 @@ options_strategy = st.builds(
 @given(records_strategy(), options_strategy)
 def test_kernel_equals_twin_on_generated_ledgers(draw, options):
     ledger, index = ledger_of(_records(draw))
-    check(ledger, index, options)
+    assert_equals_twin(ledger, index, options)
 
 
 LOOSE = Cycles(window="72h", max_paths_per_start=3)

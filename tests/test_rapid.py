@@ -118,7 +118,7 @@ def expected_features(ledger, index, options: RapidMovement):
     return out
 
 
-def check(records, options=RapidMovement()):
+def assert_equals_twin(records, options=RapidMovement()):
     """Run the rule, compare it with the twin (instances and features), return both views."""
     ledger, index = ledger_of(records)
     result = rapid_movement(ledger, index, options=options)
@@ -147,7 +147,7 @@ def test_planted_pass_through_is_found_with_its_exact_evidence():
         ("PAY", 2, "EMPLOYER", "HONEST", "3000.00", "USD", "ach"),  # kept: a balance
         ("SPEND", 8, "HONEST", "SHOP", "100.00", "USD", "card"),
     ]
-    found, features = check(records)
+    found, features = assert_equals_twin(records)
     rules = by_rule(found)
     assert set(rules) == {"rapid.24h", "rapid.3d"}  # a wire inflow: no cash-to-wire variant
     f = rules["rapid.24h"]
@@ -173,7 +173,7 @@ def test_planted_pass_through_is_found_with_its_exact_evidence():
 def test_outflow_30_hours_later_is_found_for_72h_only():
     records = [("IN", 1, "EXT-A", "MULE", "10000.00", "USD", "wire"),
                ("OUT", 31, "MULE", "EXT-B", "9800.00", "USD", "wire")]
-    found, features = check(records)
+    found, features = assert_equals_twin(records)
     assert set(by_rule(found)) == {"rapid.3d"}
     assert by_rule(found)["rapid.3d"]["held"] == 30 * 3600.0
     assert features["MULE"]["rapid_share_24h"] == 0.0 and features["MULE"]["rapid_share_3d"] == 0.98
@@ -187,7 +187,7 @@ def test_partial_consumption_across_two_lots():
         ("OUT2", 3, "MULE", "EXT-D", "1700.00", "USD", "p2p"),  # 1700 of IN2 (2 h): 3700 / 4000 left
     ]
     options = RapidMovement(horizons=("24h",))
-    found, features = check(records, options)
+    found, features = assert_equals_twin(records, options)
     assert [(f["evidence"], f["share"], f["held"], f["end"]) for f in found] == [
         (["IN1", "OUT1"], 1.0, 7200.0, T0 + timedelta(hours=2)),
         (["IN2", "OUT1", "OUT2"], 0.925, 3600.0, T0 + timedelta(hours=3)),  # 2000 of 3700 held 1 h
@@ -205,7 +205,7 @@ def test_share_exactly_at_min_share(second_out, fires):
         ("OUT1", 2, "MULE", "EXT-C", "8000.00", "USD", "p2p"),
         ("OUT2", 3, "MULE", "EXT-D", second_out, "USD", "p2p"),  # 3600 / 4000 is exactly 0.9
     ]
-    found, _ = check(records, RapidMovement(horizons=("24h",)))
+    found, _ = assert_equals_twin(records, RapidMovement(horizons=("24h",)))
     assert any(f["evidence"][0] == "IN2" for f in found) is fires
 
 
@@ -213,20 +213,20 @@ def test_share_exactly_at_min_share(second_out, fires):
 def test_inflow_exactly_at_min_amount(inflow, fires):
     records = [("IN", 0, "EXT-A", "MULE", inflow, "USD", "wire"),
                ("OUT", 1, "MULE", "EXT-B", inflow, "USD", "wire")]
-    found, _ = check(records)
+    found, _ = assert_equals_twin(records)
     assert bool(found) is fires
 
 
 def test_outflow_before_any_inflow_consumes_nothing():
     records = [("OUT", 0, "MULE", "EXT-B", "9800.00", "USD", "wire"),
                ("IN", 1, "EXT-A", "MULE", "10000.00", "USD", "wire")]
-    found, features = check(records)
+    found, features = assert_equals_twin(records)
     assert found == []
     assert features["MULE"] == {"account": "MULE", "rapid_share_24h": 0.0, "rapid_share_3d": 0.0,
                                 "rapid_median_hold_seconds": None, "in_out_ratio": 0.98,
                                 "balance_left_share": 0.02, "rapid_truncated": False}
     # a later outflow consumes the lot; the earlier one never did
-    found, features = check(records + [("OUT2", 2, "MULE", "EXT-B", "5000.00", "USD", "wire")])
+    found, features = assert_equals_twin(records + [("OUT2", 2, "MULE", "EXT-B", "5000.00", "USD", "wire")])
     assert found == [] and features["MULE"]["rapid_share_24h"] == 0.5
     assert features["MULE"]["balance_left_share"] == 0.0  # more out than in: clipped
 
@@ -241,7 +241,7 @@ def test_cash_to_wire_variant():
         ("W-IN", 0, "EXT-B", "WIREMULE", "10000.00", "USD", "wire"),
         ("W-OUT", 1, "WIREMULE", "EXT-A", "10000.00", "USD", "wire"),
     ]
-    found, _ = check(records)
+    found, _ = assert_equals_twin(records)
     rules = {(f["account"], f["rule"]) for f in found}
     assert rules == {
         ("CASHMULE", "rapid.24h"), ("CASHMULE", "rapid.3d"),
@@ -256,11 +256,11 @@ def test_cash_to_wire_variant():
 
 def test_equal_timestamps_follow_txn_id():
     # the outflow sorts first: it finds no lot
-    found, features = check([("A-OUT", 1, "MULE", "EXT-B", "9800.00", "USD", "wire"),
+    found, features = assert_equals_twin([("A-OUT", 1, "MULE", "EXT-B", "9800.00", "USD", "wire"),
                              ("B-IN", 1, "EXT-A", "MULE", "10000.00", "USD", "wire")])
     assert found == [] and features["MULE"]["rapid_share_24h"] == 0.0
     # the inflow sorts first: it is consumed at once, held 0 seconds
-    found, features = check([("A-IN", 1, "EXT-A", "MULE", "10000.00", "USD", "wire"),
+    found, features = assert_equals_twin([("A-IN", 1, "EXT-A", "MULE", "10000.00", "USD", "wire"),
                              ("B-OUT", 1, "MULE", "EXT-B", "9800.00", "USD", "wire")])
     f = by_rule(found)["rapid.24h"]
     assert f["held"] == 0.0 and f["start"] == f["end"] and f["evidence"] == ["A-IN", "B-OUT"]
@@ -272,7 +272,7 @@ def test_equal_timestamps_follow_txn_id():
 def test_piece_held_exactly_the_horizon_is_outside(hours, rules):
     records = [("IN", 0, "EXT-A", "MULE", "10000.00", "USD", "wire"),
                ("OUT", hours, "MULE", "EXT-B", "10000.00", "USD", "wire")]
-    found, _ = check(records)
+    found, _ = assert_equals_twin(records)
     assert set(by_rule(found)) == rules
 
 
@@ -283,11 +283,11 @@ def test_currencies_are_kept_apart():
         ("E-IN", 0, "EXT-A", "EUROS", "10000.00", "EUR", "wire"),
         ("E-OUT2", 1, "EUROS", "EXT-B", "10000.00", "EUR", "wire"),  # EUR has no min_amount: no instance
     ]
-    found, features = check(records)
+    found, features = assert_equals_twin(records)
     assert found == []
     assert features["MULE"]["rapid_share_24h"] == 0.0 and features["MULE"]["in_out_ratio"] == 1.0
     assert features["EUROS"]["rapid_share_24h"] == 1.0
-    found, _ = check(records, RapidMovement(horizons=("24h",), min_amount={"USD": 1000, "EUR": "1000.00"}))
+    found, _ = assert_equals_twin(records, RapidMovement(horizons=("24h",), min_amount={"USD": 1000, "EUR": "1000.00"}))
     assert [(f["account"], f["evidence"]) for f in found] == [("EUROS", ["E-IN", "E-OUT2"])]
 
 
@@ -297,7 +297,7 @@ def test_empty_ledger_and_one_account():
     assert result.instances.num_rows == 0 and result.evidence.num_rows == 0
     assert result.features.column_names == ["account", "rapid_share_24h", "rapid_share_3d", *FEATURES]
     assert result.features.num_rows == 0
-    found, features = check([("D1", 0, None, "ONLY", "500.00", "USD", "cash")])
+    found, features = assert_equals_twin([("D1", 0, None, "ONLY", "500.00", "USD", "cash")])
     assert found == []
     assert features == {"ONLY": {"account": "ONLY", "rapid_share_24h": 0.0, "rapid_share_3d": 0.0,
                                  "rapid_median_hold_seconds": None, "in_out_ratio": 0.0,
@@ -309,7 +309,7 @@ def test_evidence_cap_and_self_transfers():
                ("SELF", 0.5, "MULE", "MULE", "10000.00", "USD", "wire")]  # neither inflow nor outflow
     records += [(f"O{i}", i, "MULE", f"EXT-{i}", "2000.00", "USD", "p2p") for i in range(1, 6)]
     options = RapidMovement(horizons=("24h",), evidence_cap=3)
-    found, features = check(records, options)
+    found, features = assert_equals_twin(records, options)
     (f,) = found
     assert f["evidence"] == ["IN", "O1", "O2"] and f["total"] == 6 and f["held"] == 3 * 3600.0
     assert features["MULE"]["in_out_ratio"] == 1.0
@@ -319,17 +319,17 @@ def test_two_inflows_in_the_same_second_are_two_instances():
     records = [("IN1", 1, "EXT-A", "MULE", "5000.00", "USD", "wire"),
                ("IN2", 1, "EXT-B", "MULE", "4000.00", "USD", "wire"),
                ("OUT", 2, "MULE", "EXT-C", "9000.00", "USD", "wire")]
-    found, _ = check(records, RapidMovement(horizons=("24h",)))
+    found, _ = assert_equals_twin(records, RapidMovement(horizons=("24h",)))
     assert [(f["evidence"], f["inflow"]) for f in found] == [(["IN1", "OUT"], 500_000), (["IN2", "OUT"], 400_000)]
 
 
 def test_max_lots_drops_the_oldest_lot():
     records = [(f"IN{i}", i, "EXT-A", "MULE", "1000.00", "USD", "wire") for i in range(1, 4)]
     records.append(("OUT", 4, "MULE", "EXT-B", "2000.00", "USD", "wire"))
-    found, features = check(records, RapidMovement(horizons=("24h",), max_lots=2))
+    found, features = assert_equals_twin(records, RapidMovement(horizons=("24h",), max_lots=2))
     assert [f["evidence"] for f in found] == [["IN2", "OUT"], ["IN3", "OUT"]]  # IN1 was dropped
     assert features["MULE"]["rapid_truncated"] is True and features["EXT-A"]["rapid_truncated"] is False
-    found, features = check(records, RapidMovement(horizons=("24h",)))
+    found, features = assert_equals_twin(records, RapidMovement(horizons=("24h",)))
     assert [f["evidence"] for f in found] == [["IN1", "OUT"], ["IN2", "OUT"]]
     assert features["MULE"]["rapid_truncated"] is False
 
@@ -381,7 +381,7 @@ def _records(draw):
 @settings(max_examples=40, deadline=None)
 @given(records_strategy, options_strategy)
 def test_kernel_equals_twin_on_generated_ledgers(draw, options):
-    check(_records(draw), options)
+    assert_equals_twin(_records(draw), options)
 
 
 @settings(max_examples=15, deadline=None)

@@ -16,7 +16,8 @@ import numba
 import numpy as np
 
 from ._jit import jit, parallel_jit
-from .flows import PPM, _allowance, _first_after
+from .flows import _allowance, _first_after
+
 
 @jit
 def _closing(u, origin, after, limit, code, base, allowed, pair_offsets, pair_receiver, pair_row_offsets, pair_ts,

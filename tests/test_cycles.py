@@ -120,6 +120,7 @@ def test_planted_three_hop_cycle_is_found_once_not_once_per_rotation():
     reasons = {r["name"]: (r["op"], r["threshold"], r["unit"]) for r in row["reasons"]}
     assert reasons["amount_drift"] == ("<=", 0.2, "share")
     assert reasons["duration_seconds"] == ("<", 30 * 86400, "seconds")
+    assert reasons["hops"] == ("info", None, "count")
     assert result.features.column_names == ["account", "truncated_cycle_30d"]
 
 

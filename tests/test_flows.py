@@ -112,7 +112,7 @@ def expected_gather(ledger, options: GatherScatter):
     return sorted(out, key=lambda f: (f["rule"], f["account"], f["start"], f["id"])), cut
 
 
-def check_scatter(ledger, index, options):
+def assert_scatter_equals_twin(ledger, index, options):
     """Run the rule, assert it equals its twin (instances and truncation), return flat()."""
     result = scatter_gather(ledger, index, options=options)
     want, cut = expected_scatter(ledger, options)
@@ -121,7 +121,7 @@ def check_scatter(ledger, index, options):
     return flat(result)
 
 
-def check_gather(ledger, index, options):
+def assert_gather_equals_twin(ledger, index, options):
     result = gather_scatter(ledger, index, options=options)
     want, cut = expected_gather(ledger, options)
     assert flat(result) == want
@@ -149,7 +149,7 @@ def planted_scatter(last_second_hop=timedelta(hours=51), second_amount="950.00")
 def test_planted_scatter_gather_is_found_with_its_exact_evidence():
     ledger, index = ledger_of(planted_scatter())
     result = scatter_gather(ledger, index)
-    (found,) = check_scatter(ledger, index, ScatterGather())
+    (found,) = assert_scatter_equals_twin(ledger, index, ScatterGather())
     assert found["rule"] == "scatter_gather.30d" and found["account"] == "S"
     assert found["evidence"] == ["F0", "F1", "F2", "F3", "G0", "G1", "G2", "G3"]
     assert found["reasons"] == {"intermediaries": 4, "conservation": 0.05, "first_hop_total": 400_000,
@@ -158,6 +158,9 @@ def test_planted_scatter_gather_is_found_with_its_exact_evidence():
     row = result.instances.to_pylist()[0]
     assert row["instance_id"] == "scatter_gather.30d/S/F0"
     assert "AMLSim" in row["source"] and "FATF" in row["source"]
+    thresholds = {r["name"]: (r["op"], r["threshold"], r["unit"]) for r in row["reasons"]}
+    assert thresholds == {"intermediaries": (">=", 3, "count"), "conservation": ("<=", 0.2, "share"),
+                          "first_hop_total": ("info", None, "minor"), "second_hop_total": ("info", None, "minor")}
     assert result.features.column_names == ["account", "truncated_scatter_gather_30d"]
     assert result.features.num_rows == index.n_accounts
 
@@ -166,14 +169,14 @@ def test_a_mule_paying_the_sink_exactly_at_the_window_end_is_outside():
     options = ScatterGather(window="7d", min_intermediaries=4)
     late = planted_scatter(last_second_hop=timedelta(days=7))  # 7 days after the first hop F0
     ledger, index = ledger_of(late)
-    assert check_scatter(ledger, index, options) == []
+    assert assert_scatter_equals_twin(ledger, index, options) == []
     just_in = planted_scatter(last_second_hop=timedelta(days=7) - SECOND)
     ledger, index = ledger_of(just_in)
-    (found,) = check_scatter(ledger, index, options)
+    (found,) = assert_scatter_equals_twin(ledger, index, options)
     assert found["reasons"]["intermediaries"] == 4
     # with three mules enough, the late mule is simply left out
     ledger, index = ledger_of(late)
-    (found,) = check_scatter(ledger, index, ScatterGather(window="7d", min_intermediaries=3))
+    (found,) = assert_scatter_equals_twin(ledger, index, ScatterGather(window="7d", min_intermediaries=3))
     assert found["evidence"] == ["F0", "F1", "F2", "G0", "G1", "G2"]
 
 
@@ -182,7 +185,7 @@ def test_a_mule_paying_the_sink_exactly_at_the_window_end_is_outside():
 def test_conservation_is_exact_at_the_tolerance(amount, fires):
     # first hops 4,000.00; second hops 3 * 950.00 + `amount` must lie in [3,200.00, 4,800.00]
     ledger, index = ledger_of(planted_scatter(second_amount=amount))
-    found = check_scatter(ledger, index, ScatterGather(min_intermediaries=4))
+    found = assert_scatter_equals_twin(ledger, index, ScatterGather(min_intermediaries=4))
     assert (len(found) == 1) is fires
 
 
@@ -191,8 +194,8 @@ def test_a_second_hop_must_come_strictly_after_its_first_hop():
                ("G0", 3, "M0", "SINK", "100.00"), ("G1", 3, "M1", "SINK", "100.00"),
                ("G2", 2, "M2", "SINK", "100.00")]  # same time as F2
     ledger, index = ledger_of(records)
-    assert check_scatter(ledger, index, ScatterGather()) == []
-    (found,) = check_scatter(ledger, index, ScatterGather(min_intermediaries=2))
+    assert assert_scatter_equals_twin(ledger, index, ScatterGather()) == []
+    (found,) = assert_scatter_equals_twin(ledger, index, ScatterGather(min_intermediaries=2))
     assert found["evidence"] == ["F0", "F1", "G0", "G1"]
 
 
@@ -201,8 +204,8 @@ def test_hops_in_another_currency_are_another_pattern():
                ("G0", 3, "M0", "SINK", "100.00"), ("G1", 4, "M1", "SINK", "100.00"),
                ("G2", 5, "M2", "SINK", "100.00", "EUR")]
     ledger, index = ledger_of(records)
-    assert check_scatter(ledger, index, ScatterGather()) == []
-    assert len(check_scatter(ledger, index, ScatterGather(min_intermediaries=2))) == 1
+    assert assert_scatter_equals_twin(ledger, index, ScatterGather()) == []
+    assert len(assert_scatter_equals_twin(ledger, index, ScatterGather(min_intermediaries=2))) == 1
 
 
 def test_the_sink_with_most_intermediaries_wins_and_the_scan_resumes_after_the_last_first_hop():
@@ -212,7 +215,7 @@ def test_the_sink_with_most_intermediaries_wins_and_the_scan_resumes_after_the_l
                ("F3", 8, "S", "M3", "100.00"), ("F4", 9, "S", "M4", "100.00"),
                ("G3", 10, "M3", "K1", "100.00"), ("G4", 11, "M4", "K1", "100.00")]
     ledger, index = ledger_of(records)
-    first, second = check_scatter(ledger, index, ScatterGather(window="8h", min_intermediaries=2))
+    first, second = assert_scatter_equals_twin(ledger, index, ScatterGather(window="8h", min_intermediaries=2))
     assert first["evidence"] == ["F0", "F1", "F2", "H0", "H1", "H2"]  # K2: three; K1 (paid first) only two
     assert second["start"] == T0 + timedelta(hours=8) and second["evidence"] == ["F3", "F4", "G3", "G4"]
 
@@ -224,7 +227,7 @@ def test_a_source_with_more_intermediaries_than_max_fanout_reports_truncation():
         records.append((f"G{i:03d}", timedelta(hours=24, minutes=i), f"M{i:03d}", "SINK", "10.00"))
     ledger, index = ledger_of(records)
     result = scatter_gather(ledger, index)
-    first, second = check_scatter(ledger, index, ScatterGather())
+    first, second = assert_scatter_equals_twin(ledger, index, ScatterGather())
     assert first["reasons"]["intermediaries"] == 200 and first["total"] == 400 and len(first["evidence"]) == 50
     assert second["reasons"]["intermediaries"] == 100
     assert truncated(result, "truncated_scatter_gather_30d") == {"HUB": 1}
@@ -232,7 +235,7 @@ def test_a_source_with_more_intermediaries_than_max_fanout_reports_truncation():
     # mules 0, 3 and 6 saw more than three, the one at mule 9 too few
     ledger, index = ledger_of(records[:20])
     small = ScatterGather(max_fanout=3, min_intermediaries=3)
-    found = check_scatter(ledger, index, small)
+    found = assert_scatter_equals_twin(ledger, index, small)
     assert [f["evidence"][:3] for f in found] == [["F000", "F001", "F002"], ["F003", "F004", "F005"],
                                                    ["F006", "F007", "F008"]]
     assert truncated(scatter_gather(ledger, index, options=small), "truncated_scatter_gather_30d") == {"HUB": 3}
@@ -244,9 +247,9 @@ def test_a_mule_that_pays_many_sinks_cuts_the_sink_list():
     records += [("G1", 10, "M1", "K4", "100.00"), ("G2", 11, "M2", "K4", "100.00")]
     ledger, index = ledger_of(records)
     result = scatter_gather(ledger, index, options=ScatterGather(max_fanout=4))
-    assert check_scatter(ledger, index, ScatterGather(max_fanout=4)) == []  # K4 is the fifth sink of M0
+    assert assert_scatter_equals_twin(ledger, index, ScatterGather(max_fanout=4)) == []  # K4 is the fifth sink of M0
     assert truncated(result, "truncated_scatter_gather_30d") == {"S": 1}
-    (found,) = check_scatter(ledger, index, ScatterGather(max_fanout=5))
+    (found,) = assert_scatter_equals_twin(ledger, index, ScatterGather(max_fanout=5))
     assert found["evidence"] == ["F0", "F1", "F2", "X4", "G1", "G2"]
 
 
@@ -256,9 +259,9 @@ def test_empty_ledger_one_account_and_evidence_cap():
     assert result.instances.num_rows == 0 and result.features.num_rows == 0
     assert gather_scatter(empty, empty_index).instances.num_rows == 0
     alone, alone_index = ledger_of([("A1", 0, None, "ONE", "5.00"), ("A2", 1, "ONE", None, "5.00")])
-    assert check_scatter(alone, alone_index, ScatterGather(min_intermediaries=1)) == []
+    assert assert_scatter_equals_twin(alone, alone_index, ScatterGather(min_intermediaries=1)) == []
     ledger, index = ledger_of(planted_scatter())
-    (found,) = check_scatter(ledger, index, ScatterGather(evidence_cap=5))
+    (found,) = assert_scatter_equals_twin(ledger, index, ScatterGather(evidence_cap=5))
     assert found["evidence"] == ["F0", "F1", "F2", "F3", "G0"] and found["total"] == 8
 
 
@@ -275,7 +278,7 @@ def planted_gather(first_out=5, last_out_amount="99.00"):
 
 def test_planted_gather_scatter_is_found_with_its_exact_evidence():
     ledger, index = ledger_of(planted_gather())
-    (found,) = check_gather(ledger, index, GatherScatter())
+    (found,) = assert_gather_equals_twin(ledger, index, GatherScatter())
     assert found["rule"] == "gather_scatter.30d" and found["account"] == "HUB"
     assert found["evidence"] == ["I0", "I1", "I2", "O0", "O1", "O2"]
     assert found["reasons"] == {"sources": 3, "destinations": 3, "conservation": 0.01, "inflow_total": 30_000,
@@ -286,16 +289,16 @@ def test_planted_gather_scatter_is_found_with_its_exact_evidence():
 def test_gather_scatter_edges():
     # an outflow at the anchor's own time is not after the first inflow
     ledger, index = ledger_of(planted_gather(first_out=0))
-    assert check_gather(ledger, index, GatherScatter()) == []
+    assert assert_gather_equals_twin(ledger, index, GatherScatter()) == []
     # not conserved: outflow 29,700.00 -> 25,000 + 19,800 needed; one cent short of -20 %
     ledger, index = ledger_of(planted_gather(last_out_amount="42.01"))
-    assert len(check_gather(ledger, index, GatherScatter())) == 1
+    assert len(assert_gather_equals_twin(ledger, index, GatherScatter())) == 1
     ledger, index = ledger_of(planted_gather(last_out_amount="41.99"))
-    assert check_gather(ledger, index, GatherScatter()) == []
+    assert assert_gather_equals_twin(ledger, index, GatherScatter()) == []
     # an outflow exactly at the window end is outside
     ledger, index = ledger_of(planted_gather())
-    assert check_gather(ledger, index, GatherScatter(window="7h")) == []
-    assert len(check_gather(ledger, index, GatherScatter(window=7 * 3600 + 1))) == 1
+    assert assert_gather_equals_twin(ledger, index, GatherScatter(window="7h")) == []
+    assert len(assert_gather_equals_twin(ledger, index, GatherScatter(window=7 * 3600 + 1))) == 1
 
 
 def test_a_hub_with_more_senders_than_max_degree_is_truncated_not_evaluated():
@@ -304,11 +307,37 @@ def test_a_hub_with_more_senders_than_max_degree_is_truncated_not_evaluated():
     ledger, index = ledger_of(records)
     result = gather_scatter(ledger, index, options=GatherScatter(max_degree=10))
     # the windows anchored at I00 (12 senders) and I01 (11) are cut; the one at I02 has ten
-    (found,) = check_gather(ledger, index, GatherScatter(max_degree=10))
+    (found,) = assert_gather_equals_twin(ledger, index, GatherScatter(max_degree=10))
     assert found["start"] == T0 + timedelta(minutes=2) and found["reasons"]["sources"] == 10
     assert truncated(result, "truncated_gather_scatter_30d") == {"HUB": 2}
-    (found,) = check_gather(ledger, index, GatherScatter(max_degree=12))
+    (found,) = assert_gather_equals_twin(ledger, index, GatherScatter(max_degree=12))
     assert found["reasons"]["sources"] == 12 and found["total"] == 15
+
+
+# -- planted fixture ------------------------------------------------------------------------
+
+RECALL_FLOOR = 1.0
+"""Share of the planted scatter-gathers and gather-scatters of the synthetic sample that must
+be found: an instance under the planted source (hub) whose evidence holds every planted transfer."""
+
+
+def test_planted_patterns_of_the_synthetic_sample_are_all_found():
+    import pyarrow.parquet as pq
+    from flowscan.fixtures import SYNTHETIC_SAMPLE
+
+    ledger = flowscan.read_ledger(SYNTHETIC_SAMPLE / "transactions.parquet", max_reject_rate=0.0).ledger
+    index = flowscan.build_index(ledger)
+    planted = pq.read_table(SYNTHETIC_SAMPLE / "instances.parquet").to_pylist()
+    for typology, result in (
+        ("scatter_gather", scatter_gather(ledger, index, options=ScatterGather(evidence_cap=10_000))),
+        ("gather_scatter", gather_scatter(ledger, index, options=GatherScatter(evidence_cap=10_000))),
+    ):
+        mine = [p for p in planted if p["typology"] == typology]
+        found = [p for p in mine
+                 if any(f["account"] == p["accounts"][0] and set(p["txn_ids"]) <= set(f["evidence"])
+                        for f in flat(result))]
+        assert mine and len(found) >= RECALL_FLOOR * len(mine), \
+            f"{typology}: found {len(found)} of {len(mine)} planted, under the floor {RECALL_FLOOR:.0%}"
 
 
 # -- generated ledgers -----------------------------------------------------------------------
@@ -396,8 +425,8 @@ def gather_options(draw):
 @given(records_strategy(), scatter_options(), gather_options())
 def test_kernels_equal_twins_on_generated_ledgers(draw, scatter, gather):
     ledger, index = ledger_of(_records(draw))
-    check_scatter(ledger, index, scatter)
-    check_gather(ledger, index, gather)
+    assert_scatter_equals_twin(ledger, index, scatter)
+    assert_gather_equals_twin(ledger, index, gather)
 
 
 LOOSE_SCATTER = ScatterGather(window="72h", min_intermediaries=1, max_fanout=2)

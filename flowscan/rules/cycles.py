@@ -20,18 +20,25 @@ in a cycle.
   ``|a_i - a_1| <= tolerance * a_1``, decided in integers with the tolerance in whole parts
   per million (rounded to the nearest): ``|a_i - a_1| * 10**6 <= tolerance_ppm * a_1``.
 
-*Search.* A depth-first search starts from every edge ``e1``. From the current account it
-follows that account's outgoing edges in (timestamp, txn_id) order, from the first one
-strictly after the current hop's time; an edge back to the origin closes a cycle, an edge to a
-new account extends the path (while it has fewer than ``max_hops - 1`` transfers). The first
-cycle found in that order is reported; at most one cycle per starting transfer. Since times
-strictly increase, ``e1`` is the earliest transfer of its cycle, so a cycle is reported once,
-under ``sender(e1)``, and never again for one of its rotations.
+*Search.* A depth-first search starts from every edge ``e1``, unless the origin receives
+nothing (no row at all) after ``time(e1)`` and before the window ends. From the current
+account it examines that account's outgoing rows in (timestamp, txn_id) order, from the first
+one strictly after the current hop's time and before the window ends: a usable edge back to
+the origin closes a cycle; a usable edge to a new account extends the path, unless its time is
+at or after the origin's last incoming row in the window (no later hop could close then). A
+next-to-last hop (the path would then hold ``max_hops - 1`` transfers) is kept only when its
+receiver has a usable transfer back to the origin after it, and then the cycle closes with the
+first such transfer. The first cycle found in this order is reported; at most one cycle per
+starting transfer. Since times strictly increase, ``e1`` is the earliest transfer of its
+cycle, so a cycle is reported once, under ``sender(e1)``, and never again for one of its
+rotations (a later lap of the same accounts is a new cycle).
 
-*Cap.* Each extension of the path to a new account is one explored partial path (the start
-``[e1]`` is the first). When ``max_paths_per_start`` paths have been explored and the search
-would extend once more, it stops: no cycle is reported for that start, and the start counts
-as *truncated*.
+*Cap.* Each transfer the search examines (an outgoing row of the current account, or a
+transfer back to the origin looked up for a next-to-last hop) is one explored partial path.
+When ``max_paths_per_start`` have been examined and the search needs one more, it stops: no
+cycle is reported for that start, and the start counts as *truncated*. The work per start is
+thus at most ``max_paths_per_start`` transfers and as many binary searches, whatever the hubs
+on the way.
 
 Rule codes ``cycle.<k>.<W>``, one per cycle length ``k`` (``cycle.3.30d``). Reasons: ``hops``
 (info, count: ``k``), ``amount_drift`` (``<=``, ``tolerance``, share: ``max |a_i - a_1| /
@@ -43,9 +50,9 @@ Features (``RuleResult.features``): one row per account of the index, in account
 with ``account`` and ``truncated_cycle_<W>``, the number of the account's starting transfers
 whose search reached the cap.
 
-Work and memory: O(``max_hops``) scratch per account; at most ``max_paths_per_start``
-extensions per starting transfer, each a binary search in the account's time-ordered rows
-plus a scan of its rows within the window.
+Work and memory: O(``max_hops``) scratch per account; per starting transfer at most
+``max_paths_per_start`` transfers examined, each step reading arrays laid out in the by-sender
+view's order, plus a binary search per extension.
 """
 
 from __future__ import annotations
@@ -79,7 +86,8 @@ class Cycles:
     tolerance : float in [0, 1], default 0.2
         Each hop's amount is within this share of the first hop's.
     max_paths_per_start : int, default 10000
-        Partial paths explored from one starting transfer before its search stops (truncated).
+        Transfers the search from one starting transfer may examine (explored partial paths);
+        when it needs more it stops and counts as truncated.
     evidence_cap : int, default 50
         Transfers listed per cycle; the rest are counted in ``n_evidence_total``.
     """

@@ -26,12 +26,13 @@ first row after the instance's last anchoring-side row; otherwise the next row.
 Scatter-gather (rule code ``scatter_gather.<W>``). For a source ``s``: its outgoing edges in
 time order. At an anchor (a first hop ``s -> m0`` at time ``t``):
 
-1. *Sinks*: the distinct receivers ``k != s`` that ``m0`` pays with ``t < time < t + W``, in
+1. *Intermediaries*: the distinct receivers ``m`` of ``s``'s rows in the window, in order of
+   their first row; only the first ``max_fanout`` are followed. The first row ``s -> m`` in
+   the window is ``m``'s first hop (time ``t1``); ``m0``'s is the anchor itself. With fewer
+   than ``min_intermediaries``, the anchor is passed over.
+2. *Sinks*: the distinct receivers ``k != s`` that ``m0`` pays with ``t < time < t + W``, in
    the order ``m0`` first pays them; only the first ``max_fanout`` are considered. With none,
    the anchor is passed over.
-2. *Intermediaries*: the distinct receivers ``m`` of ``s``'s rows in the window, in order of
-   their first row; only the first ``max_fanout`` are followed. The first row ``s -> m`` in
-   the window is ``m``'s first hop (time ``t1``); ``m0``'s is the anchor itself.
 3. ``m`` serves sink ``k`` when it pays ``k`` with ``t1 < t2 < t + W``; the earliest such row
    is its second hop. (``m != s`` and ``m != k`` hold since edges join different accounts.)
 4. A sink fires when at least ``min_intermediaries`` intermediaries serve it and the sum of
@@ -41,8 +42,9 @@ time order. At an anchor (a first hop ``s -> m0`` at time ``t``):
    its anchor and every hop lies in ``[t1_first, t1_first + W)``.
 5. The scan resumes after the instance's last first hop; with no sink firing, at the next row.
 
-An anchor whose sink list or intermediary list was cut by ``max_fanout`` counts as
-*truncated* (the instance, if any, is still reported from the followed accounts). Reasons:
+An anchor that is not passed over (it has at least ``min_intermediaries`` intermediaries and
+at least one sink) counts as *truncated* when its intermediary or sink list was cut by
+``max_fanout``; the instance, if any, is still reported from the followed accounts. Reasons:
 ``intermediaries`` (``>=``, ``min_intermediaries``, count), ``conservation`` (``<=``,
 ``tolerance``, share: ``|out - in| / in``, 0 when ``in`` is 0), ``first_hop_total`` and
 ``second_hop_total`` (info, minor). Evidence: the first hops, then the second hops, each in
@@ -69,12 +71,14 @@ Features (``RuleResult.features``): one row per account of the index, in account
 with ``account`` and ``truncated_scatter_gather_<W>`` (``truncated_gather_scatter_<W>``), the
 number of the account's anchors (windows) that a cap cut, summed over currencies.
 
-Work and memory. Scatter-gather finds a second hop by binary search in an index of the
-edges grouped by (sender, receiver), so one anchor costs O(rows of ``s`` and of ``m0`` in the
-window + I * K * log n) for I intermediaries and K sinks (both at most ``max_fanout``), with
-O(``max_fanout``) scratch per source. Gather-scatter slides both windows with per-counterparty
-counts in O(rows of the hub), with O(rows of the hub) scratch. Evidence is capped per
-instance.
+Work and memory. Scatter-gather reads the by-sender view through arrays laid out in its
+order (sequential scans) and finds a second hop by binary search in an index of the edges
+grouped by (sender, receiver): one anchor costs O(rows of ``s`` and of ``m0`` in the window
++ I * min(K, receivers of m) * log n) for I intermediaries and K sinks (both at most
+``max_fanout``), with O(``max_fanout``) scratch per source; a row's first-ness within a window
+is read from the previous row of its (sender, receiver) pair, so no set is kept. Gather-scatter
+slides both windows with per-counterparty counts in O(rows of the hub), with O(rows of the
+hub) scratch. Evidence is capped per instance.
 """
 
 from __future__ import annotations

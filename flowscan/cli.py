@@ -339,6 +339,129 @@ def warmup() -> None:
     out.print(f"compile total {sum(t.compile_s for t in timings):.2f} s")
 
 
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace the output directory if it exists.")]
+
+
+@app.command()
+@_one_line_errors
+def scan(
+    ledgers: Ledgers = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write (atomically).")] = ...,
+    overwrite: Overwrite = False,
+    fmt: Format = "auto",
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", "-c", help="TOML file with \\[read], \\[rules.NAME] and \\[score.*] tables."),
+    ] = None,
+    tz: Tz = None,
+    timestamp_format: TsFormat = None,
+    currency: Currency = None,
+    mapping: Mapping = None,
+    delimiter: Delimiter = None,
+    encoding: Encoding = None,
+    on_bad_rows: OnBad = None,
+    max_reject_rate: MaxRate = None,
+    negative_amounts: Negative = None,
+    amount_rounding: Rounding = None,
+    sample: Sample = False,
+    sample_export: SampleExport = False,
+    model: Annotated[
+        Optional[Path], typer.Option("--model", help="Score with a model saved by an earlier run's --save-model.")
+    ] = None,
+    save_model: Annotated[
+        Optional[Path], typer.Option("--save-model", help="Also save the fitted scoring model to this file.")
+    ] = None,
+    relationships: Annotated[
+        Optional[Path],
+        typer.Option("--relationships", help="Side table of accounts to customer ids and shared identifiers (phone, "
+                     "e-mail, address, device): linked accounts are scored and shown together in groups.parquet."),
+    ] = None,
+    show: Annotated[int, typer.Option("--show", help="Alerts to list on the terminal.")] = 10,
+) -> None:
+    """Run every rule and the scoring on ledgers and write the run directory.
+
+    The directory holds accounts.parquet (every account ranked), alerts.parquet, evidence.parquet,
+    rejects.parquet and manifest.json (inputs with SHA-256, configuration and its hash, reconciliation,
+    outputs with SHA-256, timings). It is written to a temporary directory first and renamed at the
+    end, so an interrupted run leaves nothing that looks complete.
+
+    Example:
+
+        flowscan scan ledger.parquet --out runs/2026-11 --config rules.toml
+    """
+    from .scan import ScanOptions, scan as run_scan, write_run
+    from .score import load_model, save_model as save
+
+    paths, sample_config = _inputs(ledgers, sample, sample_export)
+    read_options = _options(sample_config if config is None else config, fmt, tz, timestamp_format, currency,
+                            mapping, delimiter, encoding, on_bad_rows, max_reject_rate, negative_amounts,
+                            amount_rounding)
+    if config is not None:
+        if sample_config is not None:
+            read_options = _options(sample_config, fmt, tz, timestamp_format, currency, mapping, delimiter,
+                                    encoding, on_bad_rows, max_reject_rate, negative_amounts, amount_rounding)
+        options = ScanOptions.from_toml(config, read=read_options)
+    else:
+        options = ScanOptions(read=read_options)
+    if out_dir.exists() and not overwrite:
+        raise ConfigError(f"{out_dir}: the output directory exists; remove it or pass --overwrite")
+    fitted = load_model(model) if model is not None else None
+    result = run_scan(*paths, options=options, model=fitted, relationships=relationships)
+    written = write_run(result, out_dir, overwrite=overwrite)
+    if save_model is not None:
+        save(result.scores.model, save_model)
+    r = result.read.report
+    out.print(
+        f"rows read {r.rows_read:,} = accepted {r.accepted:,} + rejected {r.rejected:,} "
+        f"+ duplicates dropped {r.duplicates:,}; {result.accounts.num_rows:,} accounts; "
+        f"{result.alerts.num_rows:,} alerts"
+    )
+    if show and result.alerts.num_rows:
+        table = Table(title=f"Top alerts (of {result.alerts.num_rows:,})", title_justify="left")
+        for col in ("rank", "account", "score", "typologies", "trafficking"):
+            table.add_column(col, justify="right" if col in ("rank", "score") else "left")
+        for row in result.alerts.slice(0, show).to_pylist():
+            table.add_row(str(row["rank"]), row["account"], f"{row['score']:.3f}", ", ".join(row["typologies"]) or
+                          "anomaly only", "yes" if row["trafficking"] else "")
+        out.print(table)
+    out.print(f"wrote {written}")
+
+
+@app.command()
+@_one_line_errors
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by flowscan scan (or its accounts.parquet).")],
+    labels: Annotated[
+        list[Path],
+        typer.Option("--labels", "-l", help="Ground truth: fixtures accounts_labels.parquet, AMLSim nodes.csv, "
+                     "sar_accounts.csv, or a labelled ledger (AMLSim, AMLworld, SAML-D, PaySim); repeatable."),
+    ],
+    k: Annotated[
+        Optional[list[int]], typer.Option("--k", help="Cut-offs for precision@k and recall@k; repeatable.")
+    ] = None,
+    json_path: Annotated[
+        Optional[Path], typer.Option("--json", help="Write the figures as JSON here (default RUN_DIR/evaluation.json).")
+    ] = None,
+    tz: Tz = None,
+) -> None:
+    """Measure a run's ranking against labels: precision@k, recall@k, average precision, recall per typology.
+
+    Labels are read only here; detection never sees them.
+
+    Example:
+
+        flowscan evaluate runs/r1 --labels data/amlsim/sar_accounts.csv --k 100 --k 500
+    """
+    from .evaluate import evaluate as run_evaluate, load_account_labels
+
+    label_table = load_account_labels(*labels, options=ReadOptions(timezone=tz) if tz else None)
+    result = run_evaluate(run_dir, label_table, ks=tuple(k) if k else (100, 500, 1000))
+    out.print(result.format(), markup=False)
+    target = json_path or ((run_dir if run_dir.is_dir() else run_dir.parent) / "evaluation.json")
+    result.to_json(target)
+    out.print(f"wrote {target}")
+
+
 def main() -> None:
     """Entry point. Usage errors exit 2 (Typer's own handling); an unexpected error prints
     its type only, never its message or traceback, since either may quote account data."""

@@ -1,0 +1,318 @@
+"""The compliance run: read, index, every rule, scoring, and the run directory.
+
+:func:`scan` runs the whole pipeline in memory and returns a :class:`ScanResult`;
+:func:`write_run` writes it to a directory **atomically**: everything goes to a temporary
+directory beside the target, which is renamed into place at the end, so an interrupted run
+leaves no directory that looks complete. The directory holds:
+
+- ``accounts.parquet``, ``alerts.parquet``, ``evidence.parquet`` (see :mod:`flowscan.score.scorer`);
+- ``rejects.parquet``: every input row not accepted, with its reason;
+- ``groups.parquet``, when a relationships side table is given: accounts of one customer or
+  linked by a shared identifier, scored together (:mod:`flowscan.score.rollup`); the accounts
+  table then carries each account's ``group_id``, ``group_size`` and ``linked_by``;
+- ``manifest.json``: flowscan's version, the resolved configuration and its SHA-256, each
+  input file with its size, SHA-256 and row counts, the reconciliation, each output with its
+  SHA-256, and stage timings (the only part that changes between identical runs).
+
+The same inputs and configuration give byte-identical Parquet outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .errors import ConfigError, DataError
+from .index import build_index
+from .ingest import LedgerRead, read_ledger
+from .options import ReadOptions
+from .rules import (RULES, Cycles, FanIn, FanOut, Funnel, GatherScatter, RapidMovement, RuleResult, ScatterGather,
+                    Structuring)
+from .score import AlertPolicy, Detector, Fusion, ScoreOptions, Scores, score_accounts
+from .score.scorer import Model
+
+RULE_OPTIONS = {
+    "structuring": Structuring, "fan_in": FanIn, "fan_out": FanOut, "funnel": Funnel,
+    "rapid_movement": RapidMovement, "scatter_gather": ScatterGather, "gather_scatter": GatherScatter,
+    "cycles": Cycles,
+}
+"""The options class of each rule, as ``[rules.<name>]`` tables of the configuration build them."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanOptions:
+    """Options of a whole run.
+
+    Parameters
+    ----------
+    read : ReadOptions
+    rules : mapping of rule name to options object, optional
+        Options per rule of :data:`flowscan.rules.RULES`; a rule not listed runs with its defaults.
+    skip : tuple of str, default=()
+        Rules not to run.
+    score : ScoreOptions
+    """
+
+    read: ReadOptions = dataclasses.field(default_factory=ReadOptions)
+    rules: Mapping = dataclasses.field(default_factory=dict)
+    skip: tuple[str, ...] = ()
+    score: ScoreOptions = dataclasses.field(default_factory=ScoreOptions)
+
+    def __post_init__(self):
+        unknown = sorted((set(self.rules) | set(self.skip)) - set(RULES))
+        if unknown:
+            raise ConfigError(f"unknown rule {unknown[0]!r}; the rules are: {', '.join(RULES)}")
+        object.__setattr__(self, "skip", tuple(self.skip))
+
+    def to_dict(self) -> dict:
+        rules = {}
+        for name in RULES:
+            if name in self.skip:
+                continue
+            options = self.rules.get(name)
+            rules[name] = _jsonable(options) if options is not None else "defaults"
+        return {"read": _jsonable(self.read), "rules": rules, "skip": list(self.skip),
+                "score": self.score.to_dict()}
+
+    @classmethod
+    def from_toml(cls, path, /, *, read: ReadOptions | None = None) -> ScanOptions:
+        """Options from a TOML file: ``[read]``, ``[rules]`` (``skip = [...]`` and one
+        ``[rules.<name>]`` table per rule), ``[score]`` (``columns``, ``top_features``) with
+        ``[score.detector]``, ``[score.fusion]`` (and ``[score.fusion.weights]``) and
+        ``[score.policy]``. Every key is checked; a message names the key and the file.
+
+        ``read``, when given, replaces the ``[read]`` table (the command line builds it from
+        the same file plus its flags).
+        """
+        import tomllib
+
+        path = Path(path)
+        try:
+            with path.open("rb") as handle:
+                document = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: configuration file not found.") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML ({error}).") from None
+        _known(path, "", document, {"read", "rules", "score"})
+        try:
+            rules_table = _table(path, "rules", document.get("rules", {}))
+            _known(path, "rules.", rules_table, {"skip", *RULES})
+            rules = {name: _build(path, f"rules.{name}", RULE_OPTIONS[name], _table(path, f"rules.{name}", table))
+                     for name, table in rules_table.items() if name != "skip"}
+            score_table = _table(path, "score", document.get("score", {}))
+            _known(path, "score.", score_table, {"detector", "fusion", "policy", "columns", "top_features"})
+            score = ScoreOptions(
+                detector=_build(path, "score.detector", Detector, _table(path, "score.detector",
+                                                                          score_table.get("detector", {}))),
+                fusion=_build(path, "score.fusion", Fusion, _table(path, "score.fusion", score_table.get("fusion", {}))),
+                policy=_build(path, "score.policy", AlertPolicy, _table(path, "score.policy",
+                                                                         score_table.get("policy", {}))),
+                columns=score_table.get("columns"),
+                top_features=score_table.get("top_features", 5),
+            )
+            return cls(read=read or ReadOptions.from_toml(path), rules=rules, skip=tuple(rules_table.get("skip", ())),
+                       score=score)
+        except ConfigError as error:
+            message = str(error)
+            raise type(error)(message if message.startswith(str(path)) else f"{path}: {message}") from None
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _table(path: Path, key: str, value) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: [{key}] must be a table.")
+    return value
+
+
+def _known(path: Path, prefix: str, table: dict, known: set) -> None:
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {prefix}{unknown[0]}; known keys: {', '.join(sorted(known))}.")
+
+
+def _build(path: Path, key: str, cls, table: dict):
+    fields = {f.name for f in dataclasses.fields(cls)}
+    _known(path, f"{key}.", table, fields)
+    try:
+        return cls(**table)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{path}: [{key}]: {error}") from None
+
+
+def _jsonable(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+@dataclasses.dataclass
+class ScanResult:
+    """Everything a run produced, in memory."""
+
+    read: LedgerRead
+    results: dict[str, RuleResult]
+    scores: Scores
+    options: ScanOptions
+    timings: dict[str, float]
+    groups: pa.Table | None = None
+
+    @property
+    def accounts(self) -> pa.Table:
+        return self.scores.accounts
+
+    @property
+    def alerts(self) -> pa.Table:
+        return self.scores.alerts
+
+    @property
+    def evidence(self) -> pa.Table:
+        return self.scores.evidence
+
+
+def scan(*paths, options: ScanOptions | None = None, model: Model | None = None,
+         relationships=None) -> ScanResult:
+    """Read one or more ledgers and run every rule and the scoring on them.
+
+    Parameters
+    ----------
+    *paths : str or Path
+        Ledger files or directories, as :func:`flowscan.read_ledger` takes them.
+    options : ScanOptions, optional
+    model : Model, optional
+        A scoring model fitted on a reference period (:func:`flowscan.score.load_model`).
+    relationships : str or Path, optional
+        Side table of accounts to customers and shared identifiers
+        (:func:`flowscan.score.rollup.read_relationships`); without it every account stands alone.
+
+    Returns
+    -------
+    ScanResult
+    """
+    options = options or ScanOptions()
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    read = read_ledger(*paths, options=options.read)
+    timings["read"] = time.perf_counter() - start
+    if read.ledger.num_rows == 0:
+        raise DataError("no transaction was accepted; see the rejects for the reasons")
+    start = time.perf_counter()
+    index = build_index(read.ledger)
+    timings["index"] = time.perf_counter() - start
+    results = {}
+    for name, rule in RULES.items():
+        if name in options.skip:
+            continue
+        start = time.perf_counter()
+        results[name] = rule(read.ledger, index, options=options.rules.get(name))
+        timings[f"rule.{name}"] = time.perf_counter() - start
+    start = time.perf_counter()
+    scores = score_accounts(read.ledger, index, results, options=options.score, model=model)
+    timings["score"] = time.perf_counter() - start
+    groups = None
+    if relationships is not None:
+        from .score.rollup import read_relationships, relationship_groups, roll_up
+
+        start = time.perf_counter()
+        linked = relationship_groups(index.accounts, read_relationships(relationships))
+        by_code = pc.index_in(scores.accounts.column("account"), value_set=index.accounts)
+        for name in ("group_id", "group_size", "linked_by"):
+            scores.accounts = scores.accounts.append_column(linked.schema.field(name),
+                                                            linked.column(name).take(by_code))
+        groups = roll_up(scores.accounts.select(["account", "score"]), linked)
+        timings["rollup"] = time.perf_counter() - start
+    return ScanResult(read, results, scores, options, timings, groups)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+OUTPUTS = ("accounts", "alerts", "evidence", "rejects")
+
+
+def write_run(result: ScanResult, out, /, *, overwrite: bool = False) -> Path:
+    """Write a run directory atomically; returns its path.
+
+    Raises
+    ------
+    DataError
+        ``out`` exists and ``overwrite`` is false, or it is not a directory.
+    """
+    from . import __version__
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise DataError(f"{out}: the output directory exists; remove it or pass --overwrite")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a directory")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        start = time.perf_counter()
+        tables = {"accounts": result.accounts, "alerts": result.alerts, "evidence": result.evidence,
+                  "rejects": result.read.rejects}
+        if result.groups is not None:
+            tables["groups"] = result.groups
+        outputs = {}
+        for name in tables:
+            path = staging / f"{name}.parquet"
+            pq.write_table(tables[name], path, compression="zstd", write_page_checksum=True, write_statistics=True)
+            outputs[f"{name}.parquet"] = {"rows": tables[name].num_rows, "sha256": _sha256(path)}
+        timings = dict(result.timings, write=time.perf_counter() - start)
+        report = result.read.report
+        inputs = []
+        for f in report.files:
+            path = Path(f.path)
+            inputs.append({"path": str(path), "preset": f.preset, "role": f.role, "size_bytes": f.size_bytes,
+                           "sha256": _sha256(path) if path.is_file() else None, "rows_read": f.rows_read,
+                           "accepted": f.accepted, "rejected": f.rejected, "duplicates": f.duplicates})
+        ledger = result.read.ledger
+        timestamps = ledger.column("timestamp")
+        manifest = {
+            "flowscan": __version__,
+            "config_sha256": result.options.config_hash(),
+            "config": result.options.to_dict(),
+            "inputs": inputs,
+            "time_range": [timestamps[0].as_py().isoformat(), timestamps[-1].as_py().isoformat()],
+            "reconciliation": {k: v for k, v in report.to_dict().items() if k != "files"},
+            "accounts": result.accounts.num_rows,
+            "alerts": result.alerts.num_rows,
+            "instances": {name: r.instances.num_rows for name, r in sorted(result.results.items())},
+            "model": result.scores.model.metadata() | {"transform": None},
+            "outputs": outputs,
+            "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out

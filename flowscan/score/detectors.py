@@ -1,0 +1,185 @@
+"""PyOD anomaly detectors over the account feature matrix, and why each feature pushed a score.
+
+Higher score = more unusual, as in PyOD. Every detector is fitted with a fixed ``random_state``
+where it has one, so the same matrix gives the same scores. The registry :data:`DETECTORS`
+maps a public name to a PyOD class and its default parameters; ``"ensemble"`` averages the
+percentile ranks of its members' scores (rank averaging, so no member's scale dominates).
+
+Which detector is the default was measured, not assumed: see ``benchmarks/quality.py`` and the
+"Scoring quality" section of ``benchmarks/RESULTS.md``.
+
+Contributions (why a score is high). For ECOD and COPOD the score is a sum over features of
+per-feature tail scores, which PyOD keeps (``O``); a feature's contribution is its tail score
+less the median tail score of that feature. For the other detectors (HBOS, IForest) and the
+ensemble the contribution of feature ``j`` to account ``x`` is ``score(x) - score(x with x_j
+set to the fitted median)``: how much the score falls when that one feature is made typical.
+After robust scaling the median is 0. Positive contributions pushed the score up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import numpy as np
+
+from .. import params
+from ..errors import ConfigError
+
+DETECTORS = MappingProxyType({
+    "hbos": ("pyod.models.hbos", "HBOS", {"n_bins": "auto", "alpha": 0.1, "tol": 0.5}),
+    "iforest": ("pyod.models.iforest", "IForest", {"n_estimators": 200, "max_samples": 256}),
+    "ecod": ("pyod.models.ecod", "ECOD", {}),
+    "copod": ("pyod.models.copod", "COPOD", {}),
+})
+"""Public detector name to (module, class, default parameters)."""
+
+ENSEMBLE_MEMBERS = ("hbos", "iforest", "ecod", "copod")
+_SEEDED = ("iforest",)
+_PER_FEATURE = ("ecod", "copod")
+
+
+@dataclasses.dataclass(frozen=True)
+class Detector:
+    """Which PyOD detector scores the accounts.
+
+    Parameters
+    ----------
+    name : {"hbos", "iforest", "ecod", "copod", "ensemble"}, default="hbos"
+        The detector; ``"ensemble"`` rank-averages ``members``.
+    params : mapping, optional
+        Keyword arguments for the PyOD class, over its defaults in :data:`DETECTORS`
+        (ignored by ``"ensemble"``).
+    random_state : int, default=0
+        Seed of the detectors that draw random numbers (IForest). Recorded in the manifest.
+    members : tuple of str, default=("hbos", "iforest", "ecod", "copod")
+        Members of the ensemble.
+    """
+
+    name: str = "hbos"
+    params: Mapping = dataclasses.field(default_factory=dict)
+    random_state: int = 0
+    members: tuple[str, ...] = ENSEMBLE_MEMBERS
+
+    def __post_init__(self):
+        params.choice("Detector", "name", self.name, (*DETECTORS, "ensemble"))
+        if not isinstance(self.params, Mapping):
+            raise ConfigError(f"The 'params' parameter of Detector must be a table of keyword arguments. "
+                              f"Got {type(self.params).__name__} instead.")
+        object.__setattr__(self, "params", dict(self.params))  # a plain dict, so a saved model pickles
+        if isinstance(self.random_state, bool) or not isinstance(self.random_state, int) or self.random_state < 0:
+            raise ConfigError(f"The 'random_state' parameter of Detector must be a non-negative int. "
+                              f"Got {self.random_state!r} instead.")
+        members = tuple(self.members)
+        if not members:
+            raise ConfigError("The 'members' parameter of Detector must name at least one detector. Got () instead.")
+        for member in members:
+            params.choice("Detector", "members", member, tuple(DETECTORS))
+        object.__setattr__(self, "members", members)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "params": dict(self.params), "random_state": self.random_state,
+                "members": list(self.members)}
+
+
+def _make(name: str, extra: Mapping, random_state: int):
+    import importlib
+
+    module, cls, defaults = DETECTORS[name]
+    kwargs = {**defaults, **extra}
+    if name in _SEEDED:
+        kwargs["random_state"] = random_state
+    try:
+        return getattr(importlib.import_module(module), cls)(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"The 'params' parameter of Detector has a key {cls} does not take: {exc}") from None
+
+
+class FittedDetector:
+    """A detector fitted on one feature matrix (the estimator contract: learned state ends in ``_``).
+
+    Attributes
+    ----------
+    estimators_ : dict of name to PyOD estimator
+    train_scores_ : dict of name to ndarray
+        Each member's scores on the matrix it was fitted on, sorted (for percentile ranks).
+    decision_scores_ : ndarray of float64
+        The detector's score of each fitted row (for the ensemble: the mean percentile rank).
+    reference_ : ndarray of float64
+        ``decision_scores_`` sorted: the reference that :meth:`percentile` ranks new scores in.
+    median_ : ndarray of float64
+        Per-feature median of the fitted matrix (0 after robust scaling on the same accounts).
+
+    An ensemble with ECOD or COPOD members scores new rows with PyOD's own method for them,
+    which ranks the new rows together with the fitted ones.
+    """
+
+    def __init__(self, detector: Detector):
+        self.detector = detector
+
+    @property
+    def _names(self) -> tuple[str, ...]:
+        return self.detector.members if self.detector.name == "ensemble" else (self.detector.name,)
+
+    def fit(self, X: np.ndarray) -> FittedDetector:
+        if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
+            raise ConfigError(f"scoring needs at least 2 accounts and 1 varying feature; got {X.shape[0]} "
+                              f"accounts and {X.shape[1] if X.ndim == 2 else 0} features")
+        self.estimators_, self.train_scores_, self.median_ = {}, {}, np.median(X, axis=0)
+        self.per_feature_ = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for name in self._names:
+                extra = self.detector.params if self.detector.name != "ensemble" else {}
+                estimator = _make(name, extra, self.detector.random_state).fit(X)
+                self.estimators_[name] = estimator
+                self.train_scores_[name] = np.sort(np.asarray(estimator.decision_scores_, dtype=np.float64))
+                if name in _PER_FEATURE:
+                    per_feature = np.asarray(estimator.O, dtype=np.float64)[-X.shape[0]:]
+                    self.per_feature_[name] = per_feature - np.median(per_feature, axis=0)
+        self.decision_scores_ = self._combine({n: np.asarray(e.decision_scores_, dtype=np.float64)
+                                               for n, e in self.estimators_.items()})
+        self.reference_ = np.sort(self.decision_scores_)
+        return self
+
+    def percentile(self, scores: np.ndarray) -> np.ndarray:
+        """Share of the fitted accounts scoring at most each of ``scores``, in [0, 1]."""
+        return np.searchsorted(self.reference_, scores, side="right") / len(self.reference_)
+
+    def _combine(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self.detector.name != "ensemble":
+            return scores[self.detector.name]
+        ranks = [np.searchsorted(self.train_scores_[n], scores[n], side="right") / len(self.train_scores_[n])
+                 for n in self._names]
+        return np.mean(ranks, axis=0)
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Scores of new rows (another period's accounts) under the fitted detector."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self._combine({n: np.asarray(e.decision_function(X), dtype=np.float64)
+                                  for n, e in self.estimators_.items()})
+
+    def contributions(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Per-feature contributions to the score of ``X[rows]`` (rows of the fitted matrix).
+
+        Returns
+        -------
+        ndarray of float64, shape (len(rows), n_features)
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.detector.name in _PER_FEATURE:
+            return self.per_feature_[self.detector.name][rows]
+        base = X[rows]
+        n, d = base.shape
+        if n == 0:
+            return np.zeros((0, d))
+        perturbed = np.repeat(base, d, axis=0)
+        j = np.tile(np.arange(d), n)
+        perturbed[np.arange(n * d), j] = self.median_[j]
+        before = self._combine({name: np.asarray(self.estimators_[name].decision_scores_)[rows]
+                                for name in self.estimators_})
+        after = self.score(perturbed).reshape(n, d)
+        return before[:, None] - after

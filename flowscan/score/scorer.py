@@ -1,0 +1,396 @@
+"""Rank the accounts of a ledger: features, anomaly score, fusion with rule hits, alerts.
+
+:func:`score_accounts` is the whole step: it takes the ledger, its index and the rule results
+and returns :class:`Scores`, three Arrow tables an analyst reads:
+
+``accounts``
+    Every account in rank order: ``account``, ``rank`` (1 = riskiest, a total order), ``score``
+    (the fused risk in [0, 1]), ``rule_score``, ``anomaly_score`` (the detector's raw score),
+    ``anomaly_pct``, ``alerted``, ``typologies`` (anchored at the account), ``member_of``
+    (typologies whose evidence names it as a counterparty), ``n_instances``, ``trafficking``,
+    then every column of the feature table (raw values, before any transform).
+``alerts``
+    One row per alerted account in rank order: a deterministic ``alert_id``, ``account``,
+    ``rank``, ``score``, ``rule_score``, ``anomaly_pct``, ``scenarios`` (rule codes of the
+    instances anchored at the account), ``typologies``, ``trafficking`` (with
+    ``trafficking_typologies`` and FinCEN's key term where it applies), ``window_start`` and
+    ``window_end`` (the span of the account's instances; null for an alert raised by the
+    anomaly score alone), ``reasons`` (rule, instance, parameter, operator, observed value,
+    threshold, unit), ``instance_ids`` and ``top_features`` (the features that pushed the
+    anomaly score up: name, raw value, contribution; see
+    :mod:`flowscan.score.detectors`).
+``evidence``
+    ``alert_id`` and ``instance_id`` to the transactions behind each instance of each alert,
+    with their fields (the rules' evidence, capped per instance as the rules cap it).
+
+Unsupervised by default: the detector is fitted on the ledger's own accounts. Pass ``model``
+(a :class:`Model` fitted on a reference period, see :func:`fit_model`, :func:`save_model`) to
+score another period with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ConfigError, DataError
+from ..index import AccountIndex
+from ..rules import EVIDENCE_SCHEMA, INSTANCE_SCHEMA, RuleResult
+from ..rules.instances import REASON_TYPE
+from ..schema import TIMESTAMP_TYPE
+from .detectors import Detector, FittedDetector
+from .fusion import FINCEN_KEY_TERM, AlertPolicy, Fusion, rank_order, risk_scores, rule_scores
+from .table import Transform, feature_table
+
+MODEL_FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreOptions:
+    """Everything scoring needs besides the data.
+
+    Parameters
+    ----------
+    detector : Detector
+    fusion : Fusion
+    policy : AlertPolicy
+    columns : tuple of str, optional
+        Feature columns the detector sees; all of :func:`~flowscan.score.table.feature_columns`
+        when omitted.
+    top_features : int, default=5
+        Features listed per alert (those with the largest positive contributions).
+    """
+
+    detector: Detector = dataclasses.field(default_factory=Detector)
+    fusion: Fusion = dataclasses.field(default_factory=Fusion)
+    policy: AlertPolicy = dataclasses.field(default_factory=AlertPolicy)
+    columns: tuple[str, ...] | None = None
+    top_features: int = 5
+
+    def __post_init__(self):
+        for name, cls in (("detector", Detector), ("fusion", Fusion), ("policy", AlertPolicy)):
+            if not isinstance(getattr(self, name), cls):
+                raise ConfigError(f"The '{name}' parameter of ScoreOptions must be a {cls.__name__}. "
+                                  f"Got {type(getattr(self, name)).__name__} instead.")
+        if self.columns is not None:
+            object.__setattr__(self, "columns", tuple(str(c) for c in self.columns))
+        if isinstance(self.top_features, bool) or not isinstance(self.top_features, int) or self.top_features < 0:
+            raise ConfigError(f"The 'top_features' parameter of ScoreOptions must be a non-negative int. "
+                              f"Got {self.top_features!r} instead.")
+
+    def to_dict(self) -> dict:
+        return {"detector": self.detector.to_dict(), "fusion": self.fusion.to_dict(),
+                "policy": self.policy.to_dict(), "columns": None if self.columns is None else list(self.columns),
+                "top_features": self.top_features}
+
+
+@dataclasses.dataclass
+class Model:
+    """A transform and detector fitted on one set of accounts, reusable on another period."""
+
+    transform: Transform
+    detector: FittedDetector
+
+    def metadata(self) -> dict:
+        from .. import __version__
+
+        return {"format": MODEL_FORMAT, "flowscan": __version__, "pyod": _version("pyod"),
+                "scikit-learn": _version("scikit-learn"), "detector": self.detector.detector.to_dict(),
+                "transform": self.transform.to_dict()}
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+@dataclasses.dataclass
+class Scores:
+    """The result of :func:`score_accounts`; see the module docstring for the columns."""
+
+    accounts: pa.Table
+    alerts: pa.Table
+    evidence: pa.Table
+    model: Model
+
+
+def fit_model(features: pa.Table, /, *, options: ScoreOptions | None = None) -> Model:
+    """Fit the transform and the detector on a feature table (:func:`feature_table`)."""
+    options = options or ScoreOptions()
+    transform = Transform.fit(features, options.columns)
+    return Model(transform, FittedDetector(options.detector).fit(transform.apply(features)))
+
+
+def save_model(model: Model, path, /) -> None:
+    """Write a fitted model with its versions (pickle; load only files you wrote yourself)."""
+    path = Path(path)
+    buffer = io.BytesIO()
+    pickle.dump({"metadata": model.metadata(), "model": model}, buffer, protocol=5)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(buffer.getvalue())
+    os.replace(temporary, path)
+
+
+def load_model(path, /) -> Model:
+    """Read a model written by :func:`save_model`; refuses another format version."""
+    try:
+        with open(path, "rb") as handle:
+            data = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ModuleNotFoundError) as exc:
+        raise DataError(f"{path}: not a flowscan model file ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("metadata", {}).get("format") != MODEL_FORMAT:
+        raise DataError(f"{path}: not a flowscan model file of format {MODEL_FORMAT}")
+    return data["model"]
+
+
+def _codes(index: AccountIndex, ids: pa.Array) -> np.ndarray:
+    codes = pc.index_in(ids, value_set=index.accounts)
+    if codes.null_count:
+        raise DataError("a rule reported an account that is not in the index")
+    return codes.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _hits(index: AccountIndex, instances: pa.Table, evidence: pa.Table):
+    n = index.n_accounts
+    anchored: dict[str, np.ndarray] = {}
+    members: dict[str, np.ndarray] = {}
+    codes = _codes(index, instances.column("account"))
+    typologies = instances.column("typology").to_pylist()
+    for typology in sorted(set(typologies)):
+        mask = np.zeros(n, dtype=bool)
+        mask[codes[np.asarray([t == typology for t in typologies], dtype=bool)]] = True
+        anchored[typology] = mask
+    # Counterparties named in evidence: sender and receiver of each evidence row, except the
+    # instance's own account.
+    owner = instances.select(["instance_id", "account", "typology"])
+    joined = evidence.select(["instance_id", "sender", "receiver"]).join(owner, "instance_id")
+    for side in ("sender", "receiver"):
+        other = joined.filter(pc.and_(pc.is_valid(joined[side]), pc.not_equal(joined[side], joined["account"])))
+        if other.num_rows == 0:
+            continue
+        side_codes = _codes(index, other.column(side))
+        side_types = other.column("typology").to_pylist()
+        for typology in sorted(set(side_types)):
+            mask = members.setdefault(typology, np.zeros(n, dtype=bool))
+            mask[side_codes[np.asarray([t == typology for t in side_types], dtype=bool)]] = True
+    return anchored, members
+
+
+def _typology_lists(n: int, masks: Mapping[str, np.ndarray]) -> list[list[str]]:
+    lists: list[list[str]] = [[] for _ in range(n)]
+    for typology in sorted(masks):
+        for code in np.flatnonzero(masks[typology]):
+            lists[code].append(typology)
+    return lists
+
+
+def _alert_id(account: str) -> str:
+    return "A-" + hashlib.sha256(f"flowscan-alert\x1f{account}".encode()).hexdigest()[:16]
+
+
+ALERT_REASON_TYPE = pa.struct([pa.field("rule", pa.string()), pa.field("instance_id", pa.string()),
+                               *REASON_TYPE])
+FEATURE_TYPE = pa.struct([pa.field("name", pa.string()), pa.field("value", pa.float64()),
+                          pa.field("contribution", pa.float64())])
+ALERT_SCHEMA = pa.schema([
+    pa.field("alert_id", pa.string(), nullable=False),
+    pa.field("account", pa.string(), nullable=False),
+    pa.field("rank", pa.int64(), nullable=False),
+    pa.field("score", pa.float64(), nullable=False),
+    pa.field("rule_score", pa.float64(), nullable=False),
+    pa.field("anomaly_pct", pa.float64(), nullable=False),
+    pa.field("scenarios", pa.list_(pa.string()), nullable=False),
+    pa.field("typologies", pa.list_(pa.string()), nullable=False),
+    pa.field("trafficking", pa.bool_(), nullable=False),
+    pa.field("trafficking_typologies", pa.list_(pa.string()), nullable=False),
+    pa.field("key_term", pa.string()),
+    pa.field("window_start", TIMESTAMP_TYPE),
+    pa.field("window_end", TIMESTAMP_TYPE),
+    pa.field("reasons", pa.list_(ALERT_REASON_TYPE), nullable=False),
+    pa.field("instance_ids", pa.list_(pa.string()), nullable=False),
+    pa.field("top_features", pa.list_(FEATURE_TYPE), nullable=False),
+])
+ALERT_EVIDENCE_SCHEMA = pa.schema([pa.field("alert_id", pa.string(), nullable=False), *EVIDENCE_SCHEMA])
+
+
+def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    tables = [t.select(schema.names).cast(schema) for t in tables if t is not None and t.num_rows]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, RuleResult], /, *,
+                   options: ScoreOptions | None = None, model: Model | None = None,
+                   features: pa.Table | None = None) -> Scores:
+    """Score, rank and alert every account of a ledger.
+
+    Parameters
+    ----------
+    ledger : pyarrow.Table
+        Canonical ledger.
+    index : AccountIndex
+        Its index.
+    results : mapping of rule name to RuleResult
+        What the rules found (:data:`flowscan.rules.RULES`); may be empty.
+    options : ScoreOptions, optional
+    model : Model, optional
+        A model fitted on a reference period; the detector is then not refitted, and
+        ``anomaly_pct`` ranks each account among the reference accounts.
+    features : pyarrow.Table, optional
+        A precomputed :func:`feature_table`.
+
+    Returns
+    -------
+    Scores
+    """
+    options = options or ScoreOptions()
+    table = features if features is not None else feature_table(ledger, index, results=results)
+    n = index.n_accounts
+    if n == 0:
+        raise DataError("the ledger has no accounts to score")
+    if model is None:
+        model = fit_model(table, options=options)
+        X = model.transform.apply(table)
+        anomaly = model.detector.decision_scores_
+    else:
+        X = model.transform.apply(table)
+        anomaly = model.detector.score(X)
+    anomaly_pct = model.detector.percentile(anomaly)
+
+    instances = _concat([r.instances for _, r in sorted(results.items())], INSTANCE_SCHEMA)
+    evidence = _concat([r.evidence for _, r in sorted(results.items())], EVIDENCE_SCHEMA)
+    anchored, members = _hits(index, instances, evidence)
+    rule_score = rule_scores(n, anchored, members, options.fusion)
+    risk = risk_scores(rule_score, anomaly_pct, options.fusion)
+    order = rank_order(risk, anomaly)
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[order] = np.arange(1, n + 1)
+    alerted = options.policy.select(ranks, risk)
+
+    anchored_lists = _typology_lists(n, anchored)
+    member_lists = _typology_lists(n, members)
+    trafficking = set(options.fusion.trafficking)
+    is_trafficking = np.array([bool(trafficking & (set(a) | set(m))) for a, m in zip(anchored_lists, member_lists)])
+    codes = _codes(index, instances.column("account")) if instances.num_rows else np.zeros(0, dtype=np.int64)
+    n_instances = np.bincount(codes, minlength=n).astype(np.int64)
+
+    take = pa.array(order)
+    head = pa.table({
+        "account": index.accounts,
+        "rank": ranks,
+        "score": risk,
+        "rule_score": rule_score,
+        "anomaly_score": np.asarray(anomaly, dtype=np.float64),
+        "anomaly_pct": anomaly_pct,
+        "alerted": alerted,
+        "typologies": pa.array(anchored_lists, pa.list_(pa.string())),
+        "member_of": pa.array(member_lists, pa.list_(pa.string())),
+        "n_instances": n_instances,
+        "trafficking": is_trafficking,
+    })
+    for field in table.schema:
+        if field.name != "account":
+            head = head.append_column(field, table.column(field.name))
+    accounts = head.take(take)
+
+    alerts, alert_evidence = _alerts(index, table, X, model, options, order, ranks, risk, rule_score, anomaly_pct,
+                                     alerted, anchored_lists, member_lists, instances, evidence)
+    return Scores(accounts, alerts, alert_evidence, model)
+
+
+def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, anomaly_pct, alerted,
+            anchored_lists, member_lists, instances, evidence):
+    alerted_codes = order[alerted[order]]
+    accounts = index.accounts
+    ids = [accounts[int(c)].as_py() for c in alerted_codes]
+    alert_ids = [_alert_id(a) for a in ids]
+
+    # Instances per alerted account: anchored ones, then those naming it in their evidence.
+    by_account: dict[str, list[int]] = {}
+    inst_accounts = instances.column("account").to_pylist()
+    for row, account in enumerate(inst_accounts):
+        by_account.setdefault(account, []).append(row)
+    wanted = set(ids)
+    if evidence.num_rows:
+        owner = dict(zip(instances.column("instance_id").to_pylist(), range(instances.num_rows)))
+        seen: set[tuple[str, int]] = set()
+        for instance_id, sender, receiver in zip(evidence.column("instance_id").to_pylist(),
+                                                 evidence.column("sender").to_pylist(),
+                                                 evidence.column("receiver").to_pylist()):
+            row = owner[instance_id]
+            for party in (sender, receiver):
+                if party in wanted and party != inst_accounts[row] and (party, row) not in seen:
+                    seen.add((party, row))
+                    by_account.setdefault(party, []).append(row)
+
+    contributions = model.detector.contributions(X, alerted_codes) if len(alerted_codes) else np.zeros((0, X.shape[1]))
+    columns = list(model.transform.columns)
+    raw = {c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in columns}
+
+    rules = instances.column("rule").to_pylist()
+    instance_ids = instances.column("instance_id").to_pylist()
+    starts = instances.column("window_start").to_pylist()
+    ends = instances.column("window_end").to_pylist()
+    reasons = instances.column("reasons").to_pylist()
+    trafficking = set(options.fusion.trafficking)
+    rows = []
+    evidence_parts = []
+    for k, (code, account, alert_id) in enumerate(zip(alerted_codes, ids, alert_ids)):
+        own = by_account.get(account, [])
+        own = sorted(set(own), key=lambda r: (inst_accounts[r] != account, instance_ids[r]))
+        typologies = sorted(set(anchored_lists[code]) | set(member_lists[code]))
+        alert_reasons = [{"rule": rules[r], "instance_id": instance_ids[r], **reason}
+                         for r in own for reason in reasons[r]]
+        order_f = np.argsort(-contributions[k], kind="stable")[: options.top_features]
+        top = [{"name": columns[j], "value": float(raw[columns[j]][code]), "contribution": float(contributions[k, j])}
+               for j in order_f if contributions[k, j] > 0]
+        tags = [t for t in typologies if t in trafficking]
+        rows.append({
+            "alert_id": alert_id, "account": account, "rank": int(ranks[code]), "score": float(risk[code]),
+            "rule_score": float(rule_score[code]), "anomaly_pct": float(anomaly_pct[code]),
+            "scenarios": sorted({rules[r] for r in own if inst_accounts[r] == account}),
+            "typologies": typologies, "trafficking": bool(tags), "trafficking_typologies": tags,
+            "key_term": FINCEN_KEY_TERM if tags else None,
+            "window_start": min((starts[r] for r in own), default=None),
+            "window_end": max((ends[r] for r in own), default=None),
+            "reasons": alert_reasons, "instance_ids": [instance_ids[r] for r in own], "top_features": top,
+        })
+        if own:
+            evidence_parts.append((alert_id, account, [(instance_ids[r], inst_accounts[r] == account) for r in own]))
+    alerts = pa.Table.from_pylist(rows, schema=ALERT_SCHEMA) if rows else ALERT_SCHEMA.empty_table()
+    return alerts, _alert_evidence(evidence, evidence_parts)
+
+
+def _alert_evidence(evidence: pa.Table, parts) -> pa.Table:
+    """Evidence of each alert: every row of the instances anchored at its account, and the rows
+    of other accounts' instances in which the account itself is sender or receiver."""
+    if not parts or evidence.num_rows == 0:
+        return ALERT_EVIDENCE_SCHEMA.empty_table()
+    alert_col, account_col, instance_col, own_col = [], [], [], []
+    for alert_id, account, instances in parts:
+        for instance_id, own in instances:
+            alert_col.append(alert_id)
+            account_col.append(account)
+            instance_col.append(instance_id)
+            own_col.append(own)
+    keys = pa.table({"alert_id": alert_col, "_account": account_col, "instance_id": instance_col,
+                     "_own": own_col, "_order": np.arange(len(alert_col))})
+    rows = evidence.append_column("_row", pa.array(np.arange(evidence.num_rows)))
+    joined = keys.join(rows, "instance_id", join_type="inner")
+    involved = pc.or_kleene(pc.equal(joined["sender"], joined["_account"]),
+                            pc.equal(joined["receiver"], joined["_account"]))
+    joined = joined.filter(pc.or_(joined["_own"], pc.fill_null(involved, False)))
+    joined = joined.sort_by([("_order", "ascending"), ("_row", "ascending")])
+    return joined.select(ALERT_EVIDENCE_SCHEMA.names).cast(ALERT_EVIDENCE_SCHEMA)

@@ -1,0 +1,159 @@
+"""The run: `flowscan scan` writes a complete, deterministic run directory or nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import flowscan.scan as scan_module
+from flowscan.cli import app
+from flowscan.errors import ConfigError, DataError
+from flowscan.fixtures import SYNTHETIC_SAMPLE
+from flowscan.scan import ScanOptions, scan, write_run
+
+runner = CliRunner()
+SAMPLE = SYNTHETIC_SAMPLE / "transactions.parquet"
+LABELS = SYNTHETIC_SAMPLE / "accounts_labels.parquet"
+OUTPUTS = ("accounts.parquet", "alerts.parquet", "evidence.parquet", "rejects.parquet")
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "first"
+    result = runner.invoke(app, ["scan", "--sample", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_scan_writes_the_run_directory(sample_run):
+    out, output = sample_run
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUTS, "manifest.json"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    for name in OUTPUTS:
+        assert manifest["outputs"][name]["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest()
+        assert manifest["outputs"][name]["rows"] == pq.read_metadata(out / name).num_rows
+    assert manifest["reconciliation"]["reconciles"] is True
+    assert manifest["inputs"][0]["sha256"] == hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
+    accounts = pq.read_table(out / "accounts.parquet")
+    assert accounts.column("rank").to_pylist() == list(range(1, accounts.num_rows + 1))
+    alerts = pq.read_table(out / "alerts.parquet")
+    assert alerts.num_rows == manifest["alerts"] == sum(accounts.column("alerted").to_pylist())
+    assert f"{alerts.num_rows:,} alerts" in output
+    evidence = pq.read_table(out / "evidence.parquet")
+    assert set(evidence.column("alert_id").to_pylist()) <= set(alerts.column("alert_id").to_pylist())
+
+
+def test_scan_is_byte_identical_on_a_rerun(sample_run, tmp_path):
+    out, _ = sample_run
+    again = tmp_path / "again"
+    result = runner.invoke(app, ["scan", "--sample", "--out", str(again)])
+    assert result.exit_code == 0, result.output
+    for name in OUTPUTS:
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+    first, second = (json.loads((d / "manifest.json").read_text()) for d in (out, again))
+    first.pop("timings_seconds"), second.pop("timings_seconds")
+    assert first == second
+
+
+def test_evaluate_reads_the_run_and_the_fixture_labels(sample_run, tmp_path):
+    out, _ = sample_run
+    target = tmp_path / "evaluation.json"
+    result = runner.invoke(app, ["evaluate", str(out), "--labels", str(LABELS), "--k", "50", "--json", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "average precision" in result.output and "structuring" in result.output
+    figures = json.loads(target.read_text())
+    assert figures["at_k"][0]["k"] == 50
+    assert 0.0 < figures["average_precision"] <= 1.0
+
+
+TOP_SHARE = 0.05
+"""Issue 8's floor: the planted human-trafficking profiles that have a rule rank in the top 5 %."""
+
+
+def test_planted_trafficking_profiles_rank_in_the_top_share(sample_run):
+    out, _ = sample_run
+    labels = pq.read_table(LABELS).to_pylist()
+    accounts = {r["account"]: r for r in pq.read_table(out / "accounts.parquet").to_pylist()}
+    cut = TOP_SHARE * len(accounts)
+    for typology in ("structuring", "funnel", "pass_through"):
+        planted = [r["account"] for r in labels if typology in r["typologies"] and r["account"] in accounts]
+        assert planted, typology
+        low = [accounts[a]["rank"] for a in planted if accounts[a]["rank"] > cut]
+        assert not low, f"{typology}: ranks {low} of {len(accounts)} accounts are outside the top {TOP_SHARE:.0%}"
+
+
+def test_existing_output_is_refused_and_kept(sample_run):
+    out, _ = sample_run
+    before = (out / "accounts.parquet").read_bytes()
+    result = runner.invoke(app, ["scan", "--sample", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "exists" in result.output
+    assert (out / "accounts.parquet").read_bytes() == before
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    result = scan(SAMPLE)
+    calls = []
+    real = scan_module.pq.write_table
+
+    def failing(table, where, **kwargs):
+        calls.append(where)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(table, where, **kwargs)
+
+    monkeypatch.setattr(scan_module.pq, "write_table", failing)
+    with pytest.raises(OSError):
+        write_run(result, tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_input_fails_with_one_line_and_no_output(tmp_path):
+    bad = tmp_path / "ledger.parquet"
+    bad.write_bytes(SAMPLE.read_bytes()[:5000])
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["scan", str(bad), "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and str(bad) in result.output
+    assert not out.exists()
+
+
+def test_config_file(tmp_path):
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        '[rules]\nskip = ["cycles"]\n[rules.fan_in]\nmin_counterparties = 12\n'
+        '[score.detector]\nname = "iforest"\n[score.policy]\ntop_k = 20\nmin_score = 0.3\n'
+    )
+    options = ScanOptions.from_toml(config)
+    assert options.skip == ("cycles",) and options.rules["fan_in"].min_counterparties == 12
+    assert options.score.detector.name == "iforest" and options.score.policy.top_k == 20
+    assert options.config_hash() != ScanOptions().config_hash()
+    config.write_text("[score.policy]\ntop_kk = 3\n")
+    with pytest.raises(ConfigError, match=r"unknown key score.policy.top_kk"):
+        ScanOptions.from_toml(config)
+    config.write_text("[score.fusion]\nanomaly_weight = 3\n")
+    with pytest.raises(ConfigError, match=r"rules.toml: The 'anomaly_weight' parameter of Fusion"):
+        ScanOptions.from_toml(config)
+    result = runner.invoke(app, ["scan", "--sample", "--config", str(config), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "anomaly_weight" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_relationships_group_linked_accounts(tmp_path):
+    accounts = pq.read_table(SAMPLE, columns=["receiver"]).column("receiver").drop_null().unique().to_pylist()
+    a, b = sorted(accounts)[:2]
+    side = tmp_path / "kyc.csv"
+    side.write_text(f"account,phone\n{a},+1 (555) 010-0000\n{b},+15550100000\n")
+    result = scan(SAMPLE, relationships=side)
+    rows = {r["account"]: r for r in result.accounts.to_pylist()}
+    assert rows[a]["group_id"] == rows[b]["group_id"] == f"G:{a}" and rows[a]["group_size"] == 2
+    assert rows[a]["linked_by"] == ["phone"]
+    group = [g for g in result.groups.to_pylist() if g["group_id"] == f"G:{a}"][0]
+    assert group["members"] == [a, b]
+    assert group["group_score"] == max(rows[a]["score"], rows[b]["score"])
+    write_run(result, tmp_path / "run")
+    assert (tmp_path / "run" / "groups.parquet").exists()

@@ -1,6 +1,7 @@
 """The ``flowscan`` command. The only module that imports Typer.
 
-Exit codes: 0 done; 1 data error (one line on stderr, no partial output); 2 usage error.
+Exit codes: 0 done; 1 data error (one line on stderr, no partial output); 2 usage error;
+3 ``scan --fail-on-alerts`` raised alerts (everything written).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .errors import ConfigError, FlowscanError
 from .options import FORMATS, ReadOptions
@@ -377,6 +379,30 @@ def scan(
                      "e-mail, address, device): linked accounts are scored and shown together in groups.parquet."),
     ] = None,
     show: Annotated[int, typer.Option("--show", help="Alerts to list on the terminal.")] = 10,
+    report_alerts: Annotated[
+        int, typer.Option("--report-alerts", min=0, help="Alerts detailed in report.html (plots, flow graph, "
+                          "reasons); the alert table lists them all. 0 writes no report.")
+    ] = 25,
+    pseudonymize: Annotated[
+        bool,
+        typer.Option("--pseudonymize", help="Replace every account id in every output (and on the terminal) with a "
+                     "keyed HMAC-SHA256 pseudonym; the key is read from the environment variable "
+                     "FLOWSCAN_PSEUDONYM_KEY (at least 32 bytes) and only its id goes into the manifest."),
+    ] = False,
+    pseudonym_map: Annotated[
+        Optional[Path],
+        typer.Option("--pseudonym-map", help="With --pseudonymize, also write the account-to-pseudonym mapping to "
+                     "this file (CSV when it ends in .csv, Parquet otherwise), outside the run directory."),
+    ] = None,
+    export: Annotated[
+        Optional[list[str]],
+        typer.Option("--export", help="Also write alerts and evidence as jsonl or csv for case managers (CSV cells "
+                     "that could run as spreadsheet formulas are escaped); repeatable."),
+    ] = None,
+    fail_on_alerts: Annotated[
+        bool, typer.Option("--fail-on-alerts", help="Exit with code 3 when the run raised any alert (after writing "
+                           "everything), for batch schedulers.")
+    ] = False,
 ) -> None:
     """Run every rule and the scoring on ledgers and write the run directory.
 
@@ -385,9 +411,13 @@ def scan(
     outputs with SHA-256, timings). It is written to a temporary directory first and renamed at the
     end, so an interrupted run leaves nothing that looks complete.
 
+    With --fail-on-alerts the command exits 3 when there are alerts, after writing everything.
+
     Example:
 
         flowscan scan ledger.parquet --out runs/2026-11 --config rules.toml
+
+        FLOWSCAN_PSEUDONYM_KEY=... flowscan scan ledger.parquet --out runs/p --pseudonymize --export csv
     """
     from .scan import ScanOptions, scan as run_scan, write_run
     from .score import load_model, save_model as save
@@ -405,9 +435,17 @@ def scan(
         options = ScanOptions(read=read_options)
     if out_dir.exists() and not overwrite:
         raise ConfigError(f"{out_dir}: the output directory exists; remove it or pass --overwrite")
+    from .exports import check_formats
+    from .pseudonymize import key_from_env
+
+    exports = check_formats(export or ())
+    if pseudonym_map is not None and not pseudonymize:
+        raise ConfigError("--pseudonym-map needs --pseudonymize")
+    key = key_from_env() if pseudonymize else None
     fitted = load_model(model) if model is not None else None
     result = run_scan(*paths, options=options, model=fitted, relationships=relationships)
-    written = write_run(result, out_dir, overwrite=overwrite)
+    written = write_run(result, out_dir, overwrite=overwrite, pseudonym_key=key, pseudonym_map=pseudonym_map,
+                        exports=exports, report_alerts=report_alerts)
     if save_model is not None:
         save(result.scores.model, save_model)
     r = result.read.report
@@ -417,14 +455,22 @@ def scan(
         f"{result.alerts.num_rows:,} alerts"
     )
     if show and result.alerts.num_rows:
+        import pyarrow.parquet as pq
+
+        shown = pq.read_table(written / "alerts.parquet") if key is not None else result.alerts  # pseudonyms
         table = Table(title=f"Top alerts (of {result.alerts.num_rows:,})", title_justify="left")
         for col in ("rank", "account", "score", "typologies", "trafficking"):
             table.add_column(col, justify="right" if col in ("rank", "score") else "left")
-        for row in result.alerts.slice(0, show).to_pylist():
-            table.add_row(str(row["rank"]), row["account"], f"{row['score']:.3f}", ", ".join(row["typologies"]) or
-                          "anomaly only", "yes" if row["trafficking"] else "")
+        for row in shown.slice(0, show).to_pylist():
+            table.add_row(str(row["rank"]), Text(row["account"]), f"{row['score']:.3f}",
+                          ", ".join(row["typologies"]) or "anomaly only", "yes" if row["trafficking"] else "")
         out.print(table)
     out.print(f"wrote {written}")
+    if pseudonym_map is not None:
+        out.print(f"wrote the pseudonym map: {pseudonym_map}")
+    if fail_on_alerts and result.alerts.num_rows:
+        err.print(f"flowscan: {result.alerts.num_rows:,} alerts; exit code 3 (--fail-on-alerts)")
+        raise typer.Exit(3)
 
 
 @app.command()
@@ -460,6 +506,181 @@ def evaluate(
     target = json_path or ((run_dir if run_dir.is_dir() else run_dir.parent) / "evaluation.json")
     result.to_json(target)
     out.print(f"wrote {target}")
+
+
+@app.command()
+@_one_line_errors
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by flowscan scan.")],
+    account: Annotated[str, typer.Argument(help="The account id (the pseudonym, if the run was pseudonymised).")],
+    out_path: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Also write the pack as PATH.md and PATH.json (each written atomically)."),
+    ] = None,
+    max_evidence: Annotated[
+        int, typer.Option("--max-evidence", min=0, help="Evidence transactions to list; the rest are counted.")
+    ] = 50,
+) -> None:
+    """Print an account's evidence pack: the who/what/when/where/why/how skeleton of a suspicious-activity narrative.
+
+    Reads the run directory only. Lists the reasons with their thresholds and published sources and the evidence
+    transactions, and suggests the key term HUMAN TRAFFICKING FIN-2020-A008 when a human-trafficking typology fired.
+    flowscan suggests; it never files: an analyst verifies every statement.
+
+    Example:
+
+        flowscan explain runs/2026-11 6954240694 --out cases/6954240694
+    """
+    from .explain import explain as run_explain, write_explanation
+
+    pack = run_explain(run_dir, account, max_evidence=max_evidence)
+    out.print(pack.to_markdown(), markup=False, highlight=False, emoji=False)
+    if out_path is not None:
+        for path in write_explanation(pack, out_path):
+            err.print(f"wrote {path}", markup=False)
+
+
+config_app = typer.Typer(help="Show the configuration a run uses.", no_args_is_help=True,
+                          pretty_exceptions_show_locals=False)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+@_one_line_errors
+def config_show(
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", "-c", help="TOML file to resolve (its \\[read], \\[rules.NAME] and \\[score.*] "
+                     "tables over the defaults); the defaults alone when omitted."),
+    ] = None,
+) -> None:
+    """Print the full resolved configuration as TOML: every rule's parameters and every score setting.
+
+    A comment above each rule table names the red flag it implements and its published source (FinCEN advisory, FATF report). Save the output, edit it and pass it back with --config: it gives the same configuration hash as the options it was printed from.
+
+    Example:
+
+        flowscan config show > rules.toml
+
+        flowscan config show --config rules.toml
+    """
+    from .config import render_toml
+    from .scan import ScanOptions
+
+    options = ScanOptions.from_toml(config) if config is not None else ScanOptions()
+    typer.echo(render_toml(options), nl=False)
+
+
+@app.command()
+@_one_line_errors
+def sweep(
+    ledgers: Ledgers = None,
+    rule: Annotated[str, typer.Option("--rule", "-r", help="The rule to sweep: structuring, fan_in, fan_out, funnel, "
+                                      "rapid_movement, scatter_gather, gather_scatter or cycles.")] = ...,
+    param: Annotated[
+        str,
+        typer.Option("--param", "-p", help="NAME=START:STOP:STEP (both ends included), or NAME=V1,V2,...; numbers or "
+                     "durations such as 12h:72h:12h. A tuple parameter (windows, horizons) takes each value alone."),
+    ] = ...,
+    labels: Annotated[
+        Optional[list[Path]],
+        typer.Option("--labels", "-l", help="Account labels (as flowscan evaluate takes them) for precision and recall "
+                     "of the accounts the rule alerts; repeatable."),
+    ] = None,
+    out_dir: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Also write sweep.csv, sweep.json and a plot, sweep.png, into this folder."),
+    ] = None,
+    fmt: Format = "auto",
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", "-c", help="TOML file: its \\[read] table reads the ledger and its \\[rules.RULE] "
+                     "table sets the parameters not swept."),
+    ] = None,
+    tz: Tz = None,
+    sample: Sample = False,
+) -> None:
+    """Above/below-the-line testing: run one rule for each value of one parameter and count what it alerts.
+
+    The ledger is read and indexed once. Per value: the rule's instances, the distinct accounts it alerts and, with --labels, how many of those are labelled positives, precision and recall.
+
+    Example:
+
+        flowscan sweep ledger.parquet --rule fan_in --param min_counterparties=5:20:5 --labels accounts_labels.parquet
+
+        flowscan sweep --sample --rule structuring --param windows=12h:72h:12h --out sweeps/structuring
+    """
+    from .index import build_index
+    from .ingest import read_ledger
+    from .scan import ScanOptions
+    from .sweep import parse_values, sweep as run_sweep, write_sweep
+
+    if "=" not in param:
+        raise ConfigError(f"--param expects NAME=START:STOP:STEP. Got {param!r} instead.")
+    name, spec = (part.strip() for part in param.split("=", 1))
+    values = parse_values(spec, name=name)
+    paths, sample_config = _inputs(ledgers, sample, False)
+    read_options = _options(config or sample_config, fmt, tz, None, None, None, None, None, None, None, None, None)
+    base = ScanOptions.from_toml(config, read=read_options) if config is not None else None
+    label_table = None
+    if labels:
+        from .evaluate import load_account_labels
+
+        label_table = load_account_labels(*labels, options=ReadOptions(timezone=tz) if tz else None)
+    elif sample:
+        from .evaluate import load_account_labels
+        from .fixtures import SYNTHETIC_SAMPLE
+
+        label_table = load_account_labels(SYNTHETIC_SAMPLE / "accounts_labels.parquet")
+    read = read_ledger(*paths, options=read_options)
+    table = run_sweep(read.ledger, build_index(read.ledger), rule, name, values, labels=label_table,
+                      base_options=base)
+    with_labels = label_table is not None
+    shown = Table(title=f"Sweep of {rule}.{name} on {read.ledger.num_rows:,} transactions", title_justify="left")
+    columns = ["value", "instances", "accounts"] + (["true positives", "precision", "recall"] if with_labels else [])
+    for col in columns:
+        shown.add_column(col, justify="left" if col == "value" else "right")
+    for row in table.to_pylist():
+        cells = [row["value"], f"{row['instances']:,}", f"{row['accounts']:,}"]
+        if with_labels:
+            cells += [f"{row['true_positives']:,}"] + ["" if row[k] is None else f"{row[k]:.3f}"
+                                                        for k in ("precision", "recall")]
+        shown.add_row(*cells)
+    out.print(shown)
+    if out_dir is not None:
+        for path in write_sweep(table, out_dir).values():
+            out.print(f"wrote {path}")
+
+
+@app.command()
+@_one_line_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by flowscan scan.")],
+    out_path: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Where to write the page (atomically); RUN_DIR/report.html by default."),
+    ] = None,
+    max_alerts: Annotated[
+        int, typer.Option("--max-alerts", min=0, help="Top alerts detailed with reasons, features and images; "
+                          "the ranked table lists every alert (up to 1,000) either way.")
+    ] = 50,
+) -> None:
+    """Write the run's HTML report: one self-contained page that opens offline.
+
+    It holds the run summary and reconciliation, the ranked alert table and, per top alert, its reasons, top
+    features, a timeline of its evidence amounts and the flow graph around the account. The same run directory
+    gives a byte-identical page.
+
+    Example:
+
+        flowscan report runs/2026-11
+
+        flowscan report runs/2026-11 --out review/2026-11.html --max-alerts 20
+    """
+    from .report import write_report
+
+    path = write_report(run_dir, out=out_path, max_alerts=max_alerts)
+    out.print(f"wrote {path}", markup=False)
 
 
 def main() -> None:

@@ -115,9 +115,13 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
 
     Parameters
     ----------
-    *paths : str or Path
+    *paths : str, Path, or table
         Files (Parquet, Arrow IPC/Feather, CSV, optionally compressed) or directories
-        (walked recursively; ``key=value`` folders are hive partitions, read as text).
+        (walked recursively; ``key=value`` folders are hive partitions, read as text); or
+        tables in memory: a pyarrow Table, or any object with the Arrow PyCapsule stream
+        interface (polars DataFrame, DuckDB relation), checked and canonicalised exactly as
+        the same rows in a Parquet file. Rejects name such a source ``<table N>`` (the N-th
+        table given) and its rows by their position in it, from 1.
     options : ReadOptions, optional
         How to read; keyword ``overrides`` replace single options
         (``read_ledger("x.csv", timezone="UTC")``).
@@ -152,7 +156,7 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
     columnar_schemas = {}
     remaps: dict[str, np.ndarray] = {}
 
-    columnar = [s for s in sources if s.kind in ("parquet", "ipc")]
+    columnar = [s for s in sources if s.kind in ("parquet", "ipc", "table")]
     for source in columnar:
         columnar_schemas[source.name] = S.file_schema(source)
     if columnar:
@@ -173,7 +177,7 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
                 preset = P.detect(columns, source.kind, schema, options)
             except DataError as error:
                 raise DataError(f"{source.path}: {error}") from None
-            report = FileReport(source.name, source.kind, preset.name, preset.role, size_bytes=source.path.stat().st_size,
+            report = FileReport(source.name, source.kind, preset.name, preset.role, size_bytes=source.size_bytes,
                                 columns=columns)
             files.append(report)
             if preset.role == "side":

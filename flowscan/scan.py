@@ -10,6 +10,11 @@ leaves no directory that looks complete. The directory holds:
 - ``groups.parquet``, when a relationships side table is given: accounts of one customer or
   linked by a shared identifier, scored together (:mod:`flowscan.score.rollup`); the accounts
   table then carries each account's ``group_id``, ``group_size`` and ``linked_by``;
+- ``alerts.jsonl``/``.csv`` and ``evidence.jsonl``/``.csv`` when exports are asked for
+  (:mod:`flowscan.exports`);
+- with a pseudonymisation key, every account id above is a keyed pseudonym
+  (:mod:`flowscan.pseudonymize`; the rejects' raw records are dropped);
+- ``report.html``: one self-contained page for the analyst (:mod:`flowscan.report`);
 - ``manifest.json``: flowscan's version, the resolved configuration and its SHA-256, each
   input file with its size, SHA-256 and row counts, the reconciliation, each output with its
   SHA-256, and stage timings (the only part that changes between identical runs).
@@ -33,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, ConfigTypeError, DataError
 from .index import build_index
 from .ingest import LedgerRead, read_ledger
 from .options import ReadOptions
@@ -76,12 +81,14 @@ class ScanOptions:
         object.__setattr__(self, "skip", tuple(self.skip))
 
     def to_dict(self) -> dict:
+        """The resolved configuration: every rule that runs with all its parameters, defaults
+        written out (so the hash of a file that spells the defaults out equals that of no file)."""
         rules = {}
         for name in RULES:
             if name in self.skip:
                 continue
             options = self.rules.get(name)
-            rules[name] = _jsonable(options) if options is not None else "defaults"
+            rules[name] = _jsonable(options if options is not None else RULE_OPTIONS[name]())
         return {"read": _jsonable(self.read), "rules": rules, "skip": list(self.skip),
                 "score": self.score.to_dict()}
 
@@ -177,6 +184,8 @@ class ScanResult:
     options: ScanOptions
     timings: dict[str, float]
     groups: pa.Table | None = None
+    _run_dir: tempfile.TemporaryDirectory | None = dataclasses.field(default=None, init=False, repr=False,
+                                                                      compare=False)
 
     @property
     def accounts(self) -> pa.Table:
@@ -190,16 +199,61 @@ class ScanResult:
     def evidence(self) -> pa.Table:
         return self.scores.evidence
 
+    @property
+    def rejects(self) -> pa.Table:
+        """Every input row not accepted, with its reason (:data:`flowscan.schema.REJECTS_SCHEMA`)."""
+        return self.read.rejects
 
-def scan(*paths, options: ScanOptions | None = None, model: Model | None = None,
+    def evidence_for(self, alert_id: str, /) -> pa.Table:
+        """The transactions behind one alert: the rows of :attr:`evidence` with that ``alert_id``.
+
+        Raises
+        ------
+        KeyError
+            No alert of this run has that id.
+        """
+        if not pc.any(pc.equal(self.alerts.column("alert_id"), alert_id)).as_py():
+            raise KeyError(f"no alert {alert_id!r} in this run; the ids are in the alerts table's alert_id column")
+        return self.evidence.filter(pc.equal(self.evidence.column("alert_id"), alert_id))
+
+    def explain(self, account: str, /, *, max_evidence: int = 50):
+        """The evidence pack of one account (:func:`flowscan.explain.explain`): who, what,
+        when, where, why and how, and the evidence table, exactly as ``flowscan explain``
+        gives it for this run's directory.
+
+        The run is written once to a private temporary directory (removed with the result)
+        and read back by :func:`flowscan.explain.explain`, so the library and the command
+        cannot disagree; the explanation's ``run["run_dir"]`` is therefore None.
+
+        Raises
+        ------
+        DataError
+            The account is not among the run's accounts (the message does not quote it).
+        """
+        from .explain import explain
+
+        if self._run_dir is None:
+            self._run_dir = tempfile.TemporaryDirectory(prefix="flowscan-explain-")
+            write_run(self, Path(self._run_dir.name) / "run")
+        found = explain(Path(self._run_dir.name) / "run", account, max_evidence=max_evidence)
+        return dataclasses.replace(found, run={**found.run, "run_dir": None})
+
+
+def scan(*data, config=None, options: ScanOptions | None = None, model: Model | None = None,
          relationships=None) -> ScanResult:
     """Read one or more ledgers and run every rule and the scoring on them.
 
     Parameters
     ----------
-    *paths : str or Path
-        Ledger files or directories, as :func:`flowscan.read_ledger` takes them.
+    *data : str, Path, list of them, or table
+        Ledger files or directories, as :func:`flowscan.read_ledger` takes them (a list or
+        tuple of paths is taken as its items), or tables in memory: a pyarrow Table, or any
+        object with the Arrow PyCapsule stream interface (polars DataFrame, DuckDB relation),
+        checked and canonicalised exactly as the same rows in a file.
+    config : ScanOptions, str or Path, optional
+        The options, or a TOML file for :meth:`ScanOptions.from_toml`; the defaults when omitted.
     options : ScanOptions, optional
+        The same as ``config`` given as options (the older spelling); give one of the two.
     model : Model, optional
         A scoring model fitted on a reference period (:func:`flowscan.score.load_model`).
     relationships : str or Path, optional
@@ -209,8 +263,14 @@ def scan(*paths, options: ScanOptions | None = None, model: Model | None = None,
     Returns
     -------
     ScanResult
+
+    Raises
+    ------
+    ConfigError
+        Both ``config`` and ``options``, or a ``config`` that is neither options nor a file.
     """
-    options = options or ScanOptions()
+    options = _resolve_config(config, options)
+    paths = [item for d in data for item in (d if isinstance(d, (list, tuple)) else (d,))]
     timings: dict[str, float] = {}
     start = time.perf_counter()
     read = read_ledger(*paths, options=options.read)
@@ -245,6 +305,20 @@ def scan(*paths, options: ScanOptions | None = None, model: Model | None = None,
     return ScanResult(read, results, scores, options, timings, groups)
 
 
+def _resolve_config(config, options) -> ScanOptions:
+    if config is not None and options is not None:
+        raise ConfigError("give config or options, not both")
+    config = options if config is None else config
+    if config is None:
+        return ScanOptions()
+    if isinstance(config, ScanOptions):
+        return config
+    if isinstance(config, (str, os.PathLike)):
+        return ScanOptions.from_toml(config)
+    raise ConfigTypeError(f"config must be a ScanOptions or the path of a TOML file. "
+                          f"Got {type(config).__name__} instead.")
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -256,34 +330,79 @@ def _sha256(path: Path) -> str:
 OUTPUTS = ("accounts", "alerts", "evidence", "rejects")
 
 
-def write_run(result: ScanResult, out, /, *, overwrite: bool = False) -> Path:
+def write_run(result: ScanResult, out, /, *, overwrite: bool = False, pseudonym_key: bytes | None = None,
+              pseudonym_map: Path | None = None, exports=(), report_alerts: int = 25) -> Path:
     """Write a run directory atomically; returns its path.
+
+    Parameters
+    ----------
+    result : ScanResult
+    out : str or Path
+    overwrite : bool, default=False
+    pseudonym_key : bytes, optional
+        Replace account ids in every output with keyed pseudonyms
+        (:mod:`flowscan.pseudonymize`); the manifest records only the key's id.
+    pseudonym_map : Path, optional
+        With ``pseudonym_key``: also write the mapping ``(account, pseudonym)`` here (CSV when
+        the name ends in ``.csv``, Parquet otherwise), outside the run directory, atomically.
+    exports : iterable of {"jsonl", "csv"}, default=()
+        Also write alerts and evidence in these case-manager formats (:mod:`flowscan.exports`).
+    report_alerts : int, default=25
+        Write ``report.html`` (:mod:`flowscan.report`) detailing this many top alerts (the
+        table lists them all); 0 writes no report. The report is made from the files above,
+        after the manifest, so it is not among the manifest's outputs.
 
     Raises
     ------
     DataError
         ``out`` exists and ``overwrite`` is false, or it is not a directory.
+    ConfigError
+        ``pseudonym_map`` without ``pseudonym_key``, or inside ``out``; a key too short; an
+        unknown export format.
     """
     from . import __version__
+    from .exports import check_formats, write_exports
 
     out = Path(out)
+    exports = check_formats(exports)
+    if pseudonym_key is not None:
+        from .pseudonymize import check_key
+
+        pseudonym_key = check_key(pseudonym_key)
+    if pseudonym_map is not None:
+        pseudonym_map = Path(pseudonym_map)
+        if pseudonym_key is None:
+            raise ConfigError("--pseudonym-map needs --pseudonymize")
+        if pseudonym_map.resolve().is_relative_to(out.resolve()):
+            raise ConfigError(f"{pseudonym_map}: the pseudonym map must not be written inside the run directory")
     if out.exists() and not overwrite:
         raise DataError(f"{out}: the output directory exists; remove it or pass --overwrite")
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    pseudonymized = mapping = map_staging = None
     try:
         start = time.perf_counter()
         tables = {"accounts": result.accounts, "alerts": result.alerts, "evidence": result.evidence,
                   "rejects": result.read.rejects}
         if result.groups is not None:
             tables["groups"] = result.groups
+        if pseudonym_key is not None:
+            from .pseudonymize import key_id, pseudonym_table, pseudonymize
+
+            pseudonymized = {"key_id": key_id(pseudonym_key), "scheme": "P- + 16 hex of HMAC-SHA256(key, account)",
+                             "rejects_raw": "dropped"}
+            if pseudonym_map is not None:
+                mapping = pseudonym_table(tables["accounts"].column("account"), pseudonym_key)
+            tables = pseudonymize(tables, pseudonym_key)
         outputs = {}
         for name in tables:
             path = staging / f"{name}.parquet"
             pq.write_table(tables[name], path, compression="zstd", write_page_checksum=True, write_statistics=True)
             outputs[f"{name}.parquet"] = {"rows": tables[name].num_rows, "sha256": _sha256(path)}
+        for file_name, path in write_exports(tables, staging, formats=exports).items():
+            outputs[file_name] = {"rows": tables[path.stem].num_rows, "sha256": _sha256(path)}
         timings = dict(result.timings, write=time.perf_counter() - start)
         report = result.read.report
         inputs = []
@@ -305,14 +424,32 @@ def write_run(result: ScanResult, out, /, *, overwrite: bool = False) -> Path:
             "alerts": result.alerts.num_rows,
             "instances": {name: r.instances.num_rows for name, r in sorted(result.results.items())},
             "model": result.scores.model.metadata() | {"transform": None},
+            "pseudonymized": pseudonymized,
             "outputs": outputs,
             "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if report_alerts:
+            from .report import write_report
+
+            write_report(staging, out=staging / "report.html", max_alerts=report_alerts)
+        if mapping is not None:  # beside its target, so the final rename is atomic
+            pseudonym_map.parent.mkdir(parents=True, exist_ok=True)
+            map_staging = pseudonym_map.with_name(f".{pseudonym_map.name}.{os.getpid()}.partial")
+            if pseudonym_map.suffix.lower() == ".csv":
+                import pyarrow.csv as pa_csv
+
+                pa_csv.write_csv(mapping, map_staging)
+            else:
+                pq.write_table(mapping, map_staging, compression="zstd")
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)
+        if mapping is not None:
+            os.replace(map_staging, pseudonym_map)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if map_staging is not None:
+            Path(map_staging).unlink(missing_ok=True)
         raise
     return out

@@ -53,7 +53,7 @@ def _closing(u, origin, after, limit, code, base, allowed, pair_offsets, pair_re
 
 @jit
 def _search(p1, offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, pos_edge, last_in, window_us, tol_ppm,
-            max_hops, max_steps, pair_offsets, pair_receiver, pair_row_offsets, pair_rows, pair_ts, pair_amount,
+            min_hops, max_hops, max_steps, pair_offsets, pair_receiver, pair_row_offsets, pair_rows, pair_ts, pair_amount,
             pair_currency, path_account, path_row, path_time, position):
     """Depth-first search for the first temporal cycle that starts with the transfer at
     by-sender position ``p1`` (of the origin ``path_account[0]``).
@@ -80,7 +80,7 @@ def _search(p1, offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, p
     path_time[0] = pos_ts[p1]
     path_account[1] = pos_receiver[p1]
     steps = 0
-    if max_hops == 2:
+    if max_hops == 2:  # then min_hops is 2 too
         j, steps, stopped = _closing(path_account[1], origin, path_time[0], limit, code, base, allowed, pair_offsets,
                                      pair_receiver, pair_row_offsets, pair_ts, pair_amount, pair_currency, steps,
                                      max_steps)
@@ -108,6 +108,8 @@ def _search(p1, offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, p
                 continue
             v = pos_receiver[q]
             if v == origin:
+                if depth + 1 < min_hops:  # back too soon: the origin is never an intermediary
+                    continue
                 path_row[depth] = rows[q]
                 return depth + 1, False
             if pos_ts[q] >= last_in:
@@ -145,7 +147,7 @@ def _search(p1, offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, p
 
 @jit
 def _cycles(a, offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, pos_edge, in_offsets, in_pos_ts, ts,
-            amount, window_us, tol_ppm, max_hops, max_steps, pair_offsets, pair_receiver, pair_row_offsets, pair_rows,
+            amount, window_us, tol_ppm, min_hops, max_hops, max_steps, pair_offsets, pair_receiver, pair_row_offsets, pair_rows,
             pair_ts, pair_amount, pair_currency, cap, write, inst_pos, ev_pos, out_hops, out_start, out_end,
             out_drift, out_base, ev_rows):
     """Search from every outgoing edge of account ``a`` (time order). Returns (instances,
@@ -167,7 +169,7 @@ def _cycles(a, offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, po
         if before == in_offsets[a] or in_pos_ts[before - 1] <= t1:
             continue
         k, truncated = _search(p1, offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, pos_edge,
-                               in_pos_ts[before - 1], window_us, tol_ppm, max_hops, max_steps, pair_offsets,
+                               in_pos_ts[before - 1], window_us, tol_ppm, min_hops, max_hops, max_steps, pair_offsets,
                                pair_receiver, pair_row_offsets, pair_rows, pair_ts, pair_amount, pair_currency,
                                path_account, path_row, path_time, position)
         if truncated:
@@ -195,7 +197,7 @@ def _cycles(a, offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, po
 
 @parallel_jit
 def cycles_count(offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, pos_edge, in_offsets, in_pos_ts, ts,
-                 amount, window_us, tol_ppm, max_hops, max_steps, pair_offsets, pair_receiver, pair_row_offsets,
+                 amount, window_us, tol_ppm, min_hops, max_hops, max_steps, pair_offsets, pair_receiver, pair_row_offsets,
                  pair_rows, pair_ts, pair_amount, pair_currency, cap):
     """Pass 1: cycles, evidence rows and truncated searches per starting account.
 
@@ -213,7 +215,7 @@ def cycles_count(offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, 
         The by-receiver view's offsets and the time of each of its positions.
     ts, amount : ndarray of int64, shape (n_txn,)
         Time and amount by ledger row.
-    window_us, tol_ppm, max_hops, max_steps : int
+    window_us, tol_ppm, min_hops, max_hops, max_steps : int
     pair_offsets : ndarray of int64, shape (n_accounts + 1,)
     pair_receiver : ndarray of int64, shape (n_pairs,)
     pair_row_offsets : ndarray of int64, shape (n_pairs + 1,)
@@ -233,7 +235,7 @@ def cycles_count(offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, 
     i64 = np.zeros(0, dtype=np.int64)
     for a in numba.prange(n_accounts):
         n_i, n_e, n_t = _cycles(a, offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, pos_edge, in_offsets,
-                                in_pos_ts, ts, amount, window_us, tol_ppm, max_hops, max_steps, pair_offsets,
+                                in_pos_ts, ts, amount, window_us, tol_ppm, min_hops, max_hops, max_steps, pair_offsets,
                                 pair_receiver, pair_row_offsets, pair_rows, pair_ts, pair_amount, pair_currency, cap,
                                 False, 0, 0, i64, i64, i64, i64, i64, i64)
         n_instances[a] = n_i
@@ -244,7 +246,7 @@ def cycles_count(offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, 
 
 @parallel_jit
 def cycles_fill(offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, pos_edge, in_offsets, in_pos_ts, ts,
-                amount, window_us, tol_ppm, max_hops, max_steps, pair_offsets, pair_receiver, pair_row_offsets,
+                amount, window_us, tol_ppm, min_hops, max_hops, max_steps, pair_offsets, pair_receiver, pair_row_offsets,
                 pair_rows, pair_ts, pair_amount, pair_currency, cap, inst_offsets, ev_offsets):
     """Pass 2: write every cycle at the position pass 1 reserved for its starting account.
 
@@ -268,7 +270,7 @@ def cycles_fill(offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, p
         if inst_offsets[a + 1] == inst_offsets[a]:
             continue
         _cycles(a, offsets, rows, pos_ts, pos_receiver, pos_amount, pos_currency, pos_edge, in_offsets, in_pos_ts, ts,
-                amount, window_us, tol_ppm, max_hops, max_steps, pair_offsets, pair_receiver, pair_row_offsets,
+                amount, window_us, tol_ppm, min_hops, max_hops, max_steps, pair_offsets, pair_receiver, pair_row_offsets,
                 pair_rows, pair_ts, pair_amount, pair_currency, cap, True, inst_offsets[a], ev_offsets[a], hops, start,
                 end, drift, base, ev_rows)
         for k in range(inst_offsets[a], inst_offsets[a + 1]):

@@ -147,7 +147,7 @@ class _Truncated(Exception):
     pass
 
 
-def cycles(rows, *, window_us, max_hops, tol_ppm, max_paths, cap):
+def cycles(rows, *, window_us, max_hops, tol_ppm, max_paths, cap, min_hops=2):
     """Twin of :func:`flowscan.rules.cycles.cycles`: a recursive depth-first search from
     every edge over the rows in ledger order, with the same steps (transfers examined)."""
     edges = [i for i, row in enumerate(rows) if is_edge(row)]
@@ -196,7 +196,9 @@ def cycles(rows, *, window_us, max_hops, tol_ppm, max_paths, cap):
                     if not usable(i):
                         continue
                     if row["receiver"] == origin:
-                        return path + [i]
+                        if len(path) + 1 >= min_hops:
+                            return path + [i]
+                        continue  # back too soon; the origin is never an intermediary
                     if row["ts"] >= last_in or row["receiver"] in accounts:
                         continue
                     if len(path) + 1 == max_hops - 1:

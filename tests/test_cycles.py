@@ -68,7 +68,8 @@ def truncated(result, options: Cycles):
 def expected(ledger, options: Cycles):
     txn = ledger.column("txn_id").to_pylist()
     found, cut = naive_flows.cycles(twin_rows(ledger), window_us=options.window_seconds * 1_000_000,
-                                    max_hops=options.max_hops, tol_ppm=tolerance_ppm(options.tolerance),
+                                    min_hops=options.min_hops, max_hops=options.max_hops,
+                                    tol_ppm=tolerance_ppm(options.tolerance),
                                     max_paths=options.max_paths_per_start, cap=options.evidence_cap)
     window = flowscan.params.format_duration(options.window_seconds)
     out = []
@@ -155,11 +156,12 @@ def test_a_walk_that_repeats_an_account_is_not_a_cycle():
     records = [("W1", 1, "A", "B", "100.00"), ("W2", 2, "B", "C", "100.00"), ("W3", 3, "C", "B", "100.00"),
                ("W4", 4, "B", "A", "100.00")]
     ledger, index = ledger_of(records)
-    found = assert_equals_twin(ledger, index)
+    found = assert_equals_twin(ledger, index, Cycles(min_hops=2))
     assert [(f["rule"], f["account"], f["evidence"]) for f in found] == [
         ("cycle.2.30d", "A", ["W1", "W4"]), ("cycle.2.30d", "B", ["W2", "W3"])]
+    assert assert_equals_twin(ledger, index) == []  # both proper cycles have two hops
     ledger, index = ledger_of(records[:3] + [("W4", 4, "B", "D", "100.00"), ("W5", 5, "D", "A", "100.00")])
-    found = assert_equals_twin(ledger, index)
+    found = assert_equals_twin(ledger, index, Cycles(min_hops=2))
     # A -> B -> C -> B -> D -> A is not reported; the loop through C is cut out of A's cycle
     assert [(f["rule"], f["account"], f["evidence"]) for f in found] == [
         ("cycle.2.30d", "B", ["W2", "W3"]), ("cycle.3.30d", "A", ["W1", "W4", "W5"])]
@@ -221,11 +223,23 @@ def test_empty_ledger_one_account_two_hop_cycle_and_evidence_cap():
     alone, alone_index = ledger_of([("A1", 0, None, "ONE", "5.00"), ("A2", 1, "ONE", "ONE", "5.00")])
     assert assert_equals_twin(alone, alone_index) == []
     ledger, index = ledger_of(ring(["A", "B"], [1, 2]))
-    (found,) = assert_equals_twin(ledger, index, Cycles(max_hops=2))
+    assert assert_equals_twin(ledger, index) == []  # two hops: a payment and its refund, not reported by default
+    (found,) = assert_equals_twin(ledger, index, Cycles(min_hops=2, max_hops=2))
     assert found["rule"] == "cycle.2.30d"
     ledger, index = ledger_of(ring(["A", "B", "C", "D"], [1, 2, 3, 4]))
     (found,) = assert_equals_twin(ledger, index, Cycles(evidence_cap=2))
     assert found["evidence"] == ["C0", "C1"] and found["total"] == 4
+
+
+def test_a_refund_does_not_hide_a_longer_cycle_from_the_same_start():
+    # A -> B at hour 1; B refunds A at hour 2; B -> C at hour 3; C -> A at hour 4
+    records = [("R1", 1, "A", "B", "100.00"), ("R2", 2, "B", "A", "100.00"), ("R3", 3, "B", "C", "100.00"),
+               ("R4", 4, "C", "A", "100.00")]
+    ledger, index = ledger_of(records)
+    (found,) = [f for f in assert_equals_twin(ledger, index) if f["account"] == "A"]
+    assert found["rule"] == "cycle.3.30d" and found["evidence"] == ["R1", "R3", "R4"]
+    short = [f for f in assert_equals_twin(ledger, index, Cycles(min_hops=2)) if f["account"] == "A"]
+    assert short[0]["rule"] == "cycle.2.30d" and short[0]["evidence"] == ["R1", "R2"]
 
 
 # -- planted fixture ------------------------------------------------------------------------
@@ -307,14 +321,16 @@ def _records(draw):
     return out
 
 
-options_strategy = st.builds(
+HOPS = [(2, 2), (2, 3), (3, 3), (2, 4), (3, 4), (2, 6), (3, 6), (3, 6), (4, 6)]
+options_strategy = st.sampled_from(HOPS).flatmap(lambda hops: st.builds(
     Cycles,
-    max_hops=st.sampled_from([2, 3, 4, 6, 6, 6]),
+    min_hops=st.just(hops[0]),
+    max_hops=st.just(hops[1]),
     window=st.sampled_from(["24h", "72h"]),
     tolerance=st.sampled_from([0.0, 0.05, 0.2, 1.0]),
     max_paths_per_start=st.sampled_from([1, 2, 5, 10_000]),
     evidence_cap=st.sampled_from([1, 3, 50]),
-)
+))
 
 
 @settings(max_examples=40, deadline=None)
@@ -375,6 +391,10 @@ def test_row_order_time_shift_and_unrelated_accounts_change_nothing(draw, shift_
         ({"max_hops": 1}, ValueError, "The 'max_hops' parameter of Cycles must be an integer of at least 2. "
                                       "Got 1 instead."),
         ({"max_hops": 2.5}, TypeError, "The 'max_hops' parameter of Cycles must be a positive integer."),
+        ({"min_hops": 1}, ValueError, "The 'min_hops' parameter of Cycles must be an integer of at least 2. "
+                                      "Got 1 instead."),
+        ({"min_hops": 4, "max_hops": 3}, ValueError,
+         "The 'min_hops' parameter of Cycles must be at most max_hops (3). Got 4 instead."),
         ({"window": "soon"}, ValueError, "The 'window' parameter of Cycles must be a positive duration such as"),
         ({"tolerance": -0.1}, ValueError, "The 'tolerance' parameter of Cycles must be a number in [0, 1]."),
         ({"max_paths_per_start": 0}, ValueError,

@@ -1,5 +1,7 @@
 """Files to record batches: Parquet (file, directory, hive-partitioned dataset), Arrow IPC
-(file or stream, Feather v2) and CSV (plain or compressed), streamed in bounded batches.
+(file or stream, Feather v2) and CSV (plain or compressed), streamed in bounded batches; and
+tables already in memory (a pyarrow Table, or any object with the Arrow PyCapsule stream
+interface, such as a polars DataFrame or a DuckDB relation), read the same way as a file.
 
 Every error that stops the reading of a file is turned into one :class:`CorruptFileError`
 line naming the file; messages never quote the file's content.
@@ -22,6 +24,7 @@ import pyarrow.parquet as pq
 
 from ..errors import CorruptFileError, DataError, RejectLimitError, SchemaMismatchError
 from ..options import ReadOptions
+from ..schema import CANONICAL_SCHEMA, SCHEMA_VERSION
 
 PARQUET_EXT = (".parquet", ".parq", ".pq")
 IPC_EXT = (".arrow", ".feather", ".ipc", ".arrows")
@@ -51,10 +54,34 @@ class SourceFile:
     preset: str = ""
     rows_read: int = 0
     malformed: list[tuple[int | None, str]] = field(default_factory=list)
+    table: pa.Table | None = None
+    """The data of an in-memory source (kind ``"table"``); its ``path`` is only a name."""
 
     @property
     def name(self) -> str:
         return str(self.path)
+
+    @property
+    def size_bytes(self) -> int:
+        return self.table.nbytes if self.table is not None else self.path.stat().st_size
+
+
+def as_table(data) -> pa.Table | None:
+    """An Arrow table from an in-memory data object, or None when ``data`` is not one (a path).
+
+    Takes a pyarrow Table, RecordBatch or RecordBatchReader, or any object with the Arrow
+    PyCapsule stream interface (``__arrow_c_stream__``: polars DataFrame, DuckDB relation,
+    pandas 2.2+ DataFrame), which is read once, without importing its library.
+    """
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.RecordBatchReader.from_stream(data).read_all()
+    return None
 
 
 def expand(paths) -> list[SourceFile]:
@@ -63,9 +90,17 @@ def expand(paths) -> list[SourceFile]:
     A directory is walked recursively; hidden files and files with no known extension are
     left out. ``key=value`` folder names (hive partitioning) become text columns of the
     files below them, so a partition value such as ``bank=010`` keeps its leading zero.
+    An in-memory table (:func:`as_table`) becomes a source of kind ``"table"`` named
+    ``<table N>``, in the order given.
     """
     found: list[SourceFile] = []
+    tables = 0
     for raw in paths:
+        table = as_table(raw)
+        if table is not None:
+            tables += 1
+            found.append(SourceFile(Path(f"<table {tables}>"), "table", table=_plain_types(table)))
+            continue
         path = Path(raw)
         if path.is_dir():
             files = sorted(
@@ -90,6 +125,33 @@ def expand(paths) -> list[SourceFile]:
         else:
             raise DataError(f"{path}: no such file or directory.")
     return found
+
+
+def _plain_types(table: pa.Table) -> pa.Table:
+    """Large and view strings (polars exports ``string_view``, and categoricals as dictionaries
+    of them) as plain strings, so an in-memory table is checked exactly as the same rows in a
+    Parquet file are."""
+    for i, f in enumerate(table.schema):
+        t = f.type
+        if pa.types.is_dictionary(t) and _is_text(t.value_type):
+            chunks = [pa.DictionaryArray.from_arrays(c.indices, c.dictionary.cast(pa.string())) for c in
+                      table.column(i).chunks]
+            column = pa.chunked_array(chunks, pa.dictionary(t.index_type, pa.string()))
+        elif _is_text(t):
+            column = table.column(i).cast(pa.string())
+        else:
+            continue
+        table = table.set_column(i, f.with_type(column.type), column)
+    meta = dict(table.schema.metadata or {})
+    if set(CANONICAL_SCHEMA.names) <= set(table.column_names) and b"flowscan.schema" not in meta:
+        # a canonical ledger that lost its schema metadata on the way through polars or DuckDB:
+        # its amounts are minor units, as in the file it came from
+        table = table.replace_schema_metadata({**meta, b"flowscan.schema": SCHEMA_VERSION.encode()})
+    return table
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
 def _sniff_kind(path: Path) -> str:
@@ -200,7 +262,10 @@ def parquet_file(source: SourceFile) -> pq.ParquetFile:
 
 
 def file_schema(source: SourceFile) -> pa.Schema:
-    """The schema stored in a Parquet or IPC file (reads only its footer or header)."""
+    """The schema stored in a Parquet or IPC file (reads only its footer or header), or of an
+    in-memory table."""
+    if source.table is not None:
+        return source.table.schema
     if source.kind == "parquet":
         return parquet_file(source).schema_arrow
     try:
@@ -215,7 +280,11 @@ def file_schema(source: SourceFile) -> pa.Schema:
 
 
 def iter_columnar(source: SourceFile, columns: list[str], batch_size: int) -> Iterator[pa.RecordBatch]:
-    """Stream the named columns of a Parquet or IPC file (page checksums verified)."""
+    """Stream the named columns of a Parquet or IPC file (page checksums verified), or of an
+    in-memory table."""
+    if source.table is not None:
+        yield from source.table.select(columns).to_batches(max_chunksize=batch_size)
+        return
     try:
         if source.kind == "parquet":
             yield from parquet_file(source).iter_batches(batch_size=batch_size, columns=columns, use_threads=True)

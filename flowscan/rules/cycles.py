@@ -10,7 +10,7 @@ Definitions
 sender or receiver (cash, or an account outside the bank) and a self-transfer never take part
 in a cycle.
 
-*Temporal cycle.* A sequence of edges ``e1 .. ek`` with ``2 <= k <= max_hops`` such that
+*Temporal cycle.* A sequence of edges ``e1 .. ek`` with ``min_hops <= k <= max_hops`` such that
 
 - ``receiver(e_i) == sender(e_{i+1})`` and ``receiver(e_k) == sender(e1)``;
 - timestamps strictly increase (two hops with equal timestamps never follow each other);
@@ -24,7 +24,8 @@ in a cycle.
 nothing (no row at all) after ``time(e1)`` and before the window ends. From the current
 account it examines that account's outgoing rows in (timestamp, txn_id) order, from the first
 one strictly after the current hop's time and before the window ends: a usable edge back to
-the origin closes a cycle; a usable edge to a new account extends the path, unless its time is
+the origin closes a cycle when the cycle then has at least ``min_hops`` transfers, and is
+passed over otherwise (the origin is never an intermediary); a usable edge to a new account extends the path, unless its time is
 at or after the origin's last incoming row in the window (no later hop could close then). A
 next-to-last hop (the path would then hold ``max_hops - 1`` transfers) is kept only when its
 receiver has a usable transfer back to the origin after it, and then the cycle closes with the
@@ -63,6 +64,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import params
+from ..errors import ConfigError
 from ..index import AccountIndex
 from ..kernels import cycles as kernel
 from .flows import _at_least, _edges, _pair_index, _share, tolerance_ppm
@@ -79,6 +81,10 @@ class Cycles:
 
     Parameters
     ----------
+    min_hops : int, default 3
+        Shortest cycle reported (at least 2, at most ``max_hops``). The default leaves out
+        two-hop "cycles", a payment and its refund or repayment between two parties, which
+        are everyday behaviour; the red flag is money returning through intermediaries.
     max_hops : int, default 6
         Longest cycle searched (at least 2).
     window : duration, default "30d"
@@ -92,6 +98,7 @@ class Cycles:
         Transfers listed per cycle; the rest are counted in ``n_evidence_total``.
     """
 
+    min_hops: int = 3
     max_hops: int = 6
     window: str | int = "30d"
     tolerance: float = 0.2
@@ -101,6 +108,10 @@ class Cycles:
     def __post_init__(self):
         owner = "Cycles"
         _at_least(owner, "max_hops", self.max_hops, 2, "2")
+        _at_least(owner, "min_hops", self.min_hops, 2, "2")
+        if self.min_hops > self.max_hops:
+            raise ConfigError(f"The 'min_hops' parameter of Cycles must be at most max_hops ({self.max_hops}). "
+                              f"Got {self.min_hops} instead.")
         params.duration_seconds(owner, "window", self.window)
         params.share(owner, "tolerance", self.tolerance)
         params.positive_int(owner, "max_paths_per_start", self.max_paths_per_start)
@@ -139,7 +150,7 @@ def cycles(ledger: pa.Table, index: AccountIndex, /, *, options: Cycles | None =
     args = (index.by_sender.offsets, rows, np.ascontiguousarray(ts[rows]), np.ascontiguousarray(index.receiver[rows]),
             np.ascontiguousarray(amount[rows]), np.ascontiguousarray(currency[rows]), np.ascontiguousarray(edge[rows]),
             index.by_receiver.offsets, np.ascontiguousarray(ts[index.by_receiver.rows]), ts, amount,
-            options.window_seconds * 1_000_000, tolerance_ppm(options.tolerance), options.max_hops,
+            options.window_seconds * 1_000_000, tolerance_ppm(options.tolerance), options.min_hops, options.max_hops,
             options.max_paths_per_start, pair_offsets, pair_receiver, pair_row_offsets, pair_rows,
             np.ascontiguousarray(ts[pair_rows]), np.ascontiguousarray(amount[pair_rows]),
             np.ascontiguousarray(currency[pair_rows]), options.evidence_cap)

@@ -1,0 +1,144 @@
+"""`flowscan config show` and flowscan.config.render_toml: valid TOML that round-trips to the same hash."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+from typer.testing import CliRunner
+
+from flowscan.cli import app
+from flowscan.config import RED_FLAGS, render_toml, rule_source
+from flowscan.errors import ConfigError
+from flowscan.options import ReadOptions
+from flowscan.rules import RULES, FanIn, RapidMovement, Structuring
+from flowscan.rules.fan import FAN_IN_SOURCE
+from flowscan.rules.structuring import ChannelClass
+from flowscan.scan import ScanOptions
+from flowscan.score import AlertPolicy, Detector, Fusion, ScoreOptions
+
+runner = CliRunner()
+
+
+def round_trip(options: ScanOptions, tmp_path) -> ScanOptions:
+    path = tmp_path / "rules.toml"
+    path.write_text(render_toml(options))
+    return ScanOptions.from_toml(path)
+
+
+def modified() -> ScanOptions:
+    return ScanOptions(
+        read=ReadOptions(timezone="UTC", delimiter=";", columns={"txn_id": 'Txn "ID" \\ ñ'},
+                         channel_map={"Cash Dep": "cash"}, max_reject_rate=0.05),
+        rules={
+            "structuring": Structuring(windows=("12h", "2d"), band=0.9, min_count=3,
+                                       classes=(ChannelClass("cash", ("cash", "check"), "in", {"USD": "9999.99"}),
+                                                ChannelClass("wire", ("wire",), "out", {"USD": 3000, "EUR": 2500}))),
+            "fan_in": FanIn(windows=(86400, "30d"), min_counterparties=4),
+            "rapid_movement": RapidMovement(min_amount={"USD": 500, "EUR": "700.50"}, min_share=0.85),
+        },
+        skip=("cycles",),
+        score=ScoreOptions(detector=Detector(name="iforest", params={"n_estimators": 50, "max_samples": "auto"}),
+                           fusion=Fusion(weights={"fan_in": 0.55, "my_rule": 0.1}, anomaly_weight=0.4),
+                           policy=AlertPolicy(top_k=20, contamination=0.05), columns=("in_count", "out_count"),
+                           top_features=3),
+    )
+
+
+def test_defaults_round_trip_to_the_same_hash(tmp_path):
+    text = render_toml()
+    tomllib.loads(text)  # valid TOML
+    assert round_trip(ScanOptions(), tmp_path).config_hash() == ScanOptions().config_hash()
+    assert f"# config_sha256 = {ScanOptions().config_hash()}" in text
+
+
+def test_modified_config_round_trips_to_the_same_hash(tmp_path):
+    options = modified()
+    back = round_trip(options, tmp_path)
+    assert back.config_hash() == options.config_hash() != ScanOptions().config_hash()
+    # nested options come back as objects, not dicts
+    classes = back.rules["structuring"].classes
+    assert all(isinstance(c, ChannelClass) for c in classes)
+    assert [(c.name, c.channels, c.side, dict(c.thresholds)) for c in classes] == [
+        ("cash", ("cash", "check"), "in", {"USD": "9999.99"}), ("wire", ("wire",), "out", {"USD": 3000, "EUR": 2500})]
+    assert back.read.columns["txn_id"] == 'Txn "ID" \\ ñ'
+    assert back.skip == ("cycles",)
+    assert back.score.policy.top_k == 20 and back.score.policy.min_score == 0.7
+
+
+def test_a_changed_value_changes_the_printed_hash(tmp_path):
+    options = ScanOptions(rules={"fan_in": FanIn(min_counterparties=11)})
+    text = render_toml(options)
+    assert "min_counterparties = 11" in text
+    assert round_trip(options, tmp_path).config_hash() == options.config_hash() != ScanOptions().config_hash()
+
+
+def test_durations_print_as_text_and_seconds_keep_their_form(tmp_path):
+    text = render_toml(modified())
+    assert 'windows = ["12h", "2d"]' in text
+    assert 'windows = [86400, "30d"]  # seconds: 86400 = 24h' in text
+    assert 'lag = "72h"' in text
+
+
+def test_every_rule_table_names_its_red_flag_and_source():
+    text = render_toml()
+    lines = text.splitlines()
+    for name in RULES:
+        at = lines.index(f"[rules.{name}]")
+        assert lines[at - 2] == f"# Red flag: {RED_FLAGS[name]}"
+        assert lines[at - 1] == f"# Source: {rule_source(name)}"
+    assert rule_source("fan_in") == FAN_IN_SOURCE
+    for table in ("[score]", "[score.detector]", "[score.fusion]", "[score.policy]"):
+        assert lines[lines.index(table) - 1].startswith("# ")
+
+
+def test_every_option_appears_in_the_output():
+    document = tomllib.loads(render_toml())
+    assert set(document["rules"]) == {"skip", *RULES}
+    assert set(document["rules"]["funnel"]) == {"window", "min_locations", "lag", "withdrawal_channels", "evidence_cap"}
+    assert set(document["score"]) == {"top_features", "detector", "fusion", "policy"}  # columns: not set
+    assert document["score"]["fusion"]["weights"]["funnel_account"] == 0.7
+    assert document["score"]["policy"] == {"min_score": 0.7}
+    assert len(document["rules"]["structuring"]["classes"]) == 3
+
+
+def test_a_none_toml_cannot_express_is_refused():
+    options = ScanOptions(score=ScoreOptions(policy=AlertPolicy(top_k=10, min_score=None)))
+    with pytest.raises(ConfigError, match=r"score\.policy\.min_score is None"):
+        render_toml(options)
+
+
+def test_structuring_classes_from_toml_tables(tmp_path):
+    path = tmp_path / "rules.toml"
+    path.write_text('[[rules.structuring.classes]]\nname = "cash"\nchannels = ["cash"]\nside = "in"\n'
+                    '[rules.structuring.classes.thresholds]\nUSD = 10000\n')
+    options = ScanOptions.from_toml(path)
+    assert options.rules["structuring"].classes == (ChannelClass("cash", ("cash",), "in", {"USD": 10000}),)
+    path.write_text('[[rules.structuring.classes]]\nname = "cash"\nchannels = ["cash"]\nside = "sideways"\n'
+                    '[rules.structuring.classes.thresholds]\nUSD = 10000\n')
+    with pytest.raises(ConfigError, match="'side' parameter of ChannelClass"):
+        ScanOptions.from_toml(path)
+    path.write_text('[[rules.structuring.classes]]\nname = "cash"\nchannels = ["cash"]\nside = "in"\ncolour = 1\n'
+                    '[rules.structuring.classes.thresholds]\nUSD = 10000\n')
+    with pytest.raises(ConfigError, match=r"rules\.structuring.*colour"):
+        ScanOptions.from_toml(path)
+
+
+def test_cli_config_show_prints_defaults_and_a_resolved_file(tmp_path):
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert result.output == render_toml()
+    path = tmp_path / "rules.toml"
+    path.write_text(render_toml(modified()))
+    result = runner.invoke(app, ["config", "show", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"# config_sha256 = {modified().config_hash()}" in result.output
+    assert "# config_sha256 = " + ScanOptions().config_hash() not in result.output
+
+
+def test_cli_config_show_bad_file_is_one_line(tmp_path):
+    path = tmp_path / "rules.toml"
+    path.write_text("[rules.fan_in]\nmin_counterparties = 0\n")
+    result = runner.invoke(app, ["config", "show", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "min_counterparties" in result.output and "Traceback" not in result.output

@@ -65,6 +65,8 @@ def variants():
     from flowscan.score import Detector, Fusion, ScoreOptions
 
     out = {name: ScoreOptions(detector=Detector(name)) for name in ("hbos", "iforest", "ecod", "copod", "ensemble")}
+    out["hbos, 10 bins"] = ScoreOptions(detector=Detector("hbos", params={"n_bins": 10}))
+    out["hbos, auto bins"] = ScoreOptions(detector=Detector("hbos", params={"n_bins": "auto"}))
     out["hbos, anomaly only"] = ScoreOptions(fusion=Fusion(weights={t: 0.0 for t in TYPOLOGIES}, default_weight=0.0))
     out["hbos, rules only"] = ScoreOptions(fusion=Fusion(anomaly_weight=0.0))
     return out

@@ -6,6 +6,7 @@ Exit codes: 0 done; 1 data error (one line on stderr, no partial output); 2 usag
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -132,6 +133,25 @@ def _options(config, fmt, tz, ts_format, currency, mapping, delimiter, encoding,
     if config is not None:
         return ReadOptions.from_toml(config, **changes)
     return ReadOptions(**changes)
+
+
+@contextlib.contextmanager
+def _progress(*, enabled: bool):
+    """A stage progress bar on stderr, drawn only when stderr is a terminal; yields the
+    ``progress(stage, i, n)`` callback :func:`flowscan.scan.scan` takes."""
+    if not (enabled and err.is_terminal):
+        yield lambda stage, i, n: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description:<24}"), BarColumn(), TimeElapsedColumn(), console=err,
+                  transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(stage: str, i: int, n: int) -> None:
+            bar.update(task, description=stage, completed=i, total=n)
+
+        yield update
 
 
 def _inputs(ledgers, sample, sample_export):
@@ -383,6 +403,10 @@ def scan(
         int, typer.Option("--report-alerts", min=0, help="Alerts detailed in report.html (plots, flow graph, "
                           "reasons); the alert table lists them all. 0 writes no report.")
     ] = 25,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also print each stage's seconds on stderr.")
+    ] = False,
     pseudonymize: Annotated[
         bool,
         typer.Option("--pseudonymize", help="Replace every account id in every output (and on the terminal) with a "
@@ -442,12 +466,24 @@ def scan(
     if pseudonym_map is not None and not pseudonymize:
         raise ConfigError("--pseudonym-map needs --pseudonymize")
     key = key_from_env() if pseudonymize else None
+    if quiet and verbose:
+        raise ConfigError("give --quiet or --verbose, not both")
     fitted = load_model(model) if model is not None else None
-    result = run_scan(*paths, options=options, model=fitted, relationships=relationships)
-    written = write_run(result, out_dir, overwrite=overwrite, pseudonym_key=key, pseudonym_map=pseudonym_map,
-                        exports=exports, report_alerts=report_alerts)
+    with _progress(enabled=not quiet) as progress:
+        result = run_scan(*paths, options=options, model=fitted, relationships=relationships, progress=progress)
+        progress("write", 1, 1)
+        written = write_run(result, out_dir, overwrite=overwrite, pseudonym_key=key, pseudonym_map=pseudonym_map,
+                            exports=exports, report_alerts=report_alerts)
     if save_model is not None:
         save(result.scores.model, save_model)
+    if verbose:
+        manifest = json.loads((written / "manifest.json").read_text())
+        for stage, seconds in manifest["timings_seconds"].items():
+            err.print(f"{stage:<24} {seconds:9.3f} s", markup=False)
+    if quiet:
+        if fail_on_alerts and result.alerts.num_rows:
+            raise typer.Exit(3)
+        return
     r = result.read.report
     out.print(
         f"rows read {r.rows_read:,} = accepted {r.accepted:,} + rejected {r.rejected:,} "

@@ -49,7 +49,8 @@ SCORE_NOTES = {
     "score": ("Scoring: the behavioural features of every account go to an anomaly detector; its percentile "
               "and the rule hits fuse into one risk score in [0, 1]; the alert policy picks the alerts.",
               "columns: the feature columns the detector sees (all when not set); top_features: features "
-              "listed per alert."),
+              "listed per alert;", "max_instances_per_rule: instances listed per rule code in an alert (all are "
+              "counted)."),
     "score.detector": ("Anomaly detector (PyOD) over the account features; higher = more unusual. "
                        "params go to the PyOD class over its defaults; members are the ensemble's.",),
     "score.fusion": ("Fusion: risk = 1 - (1 - rule_score) * (1 - anomaly_weight * anomaly_pct), rule_score a "

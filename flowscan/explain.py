@@ -58,7 +58,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .currency import MINOR_DIGITS
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 EVIDENCE_ROWS = 50
 """Evidence transactions listed by default; the rest are counted."""
@@ -231,8 +231,8 @@ def explain(run_dir, account: str, /, *, max_evidence: int = EVIDENCE_ROWS) -> E
         repeat the id).
     """
     if isinstance(max_evidence, bool) or not isinstance(max_evidence, int) or max_evidence < 0:
-        raise DataError(f"The 'max_evidence' parameter of explain must be a non-negative int. Got {max_evidence!r} "
-                        "instead.")
+        raise ConfigError(f"The 'max_evidence' parameter of explain must be a non-negative int. Got {max_evidence!r} "
+                          "instead.")
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: not a directory; give a run directory written by flowscan scan")

@@ -31,7 +31,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -95,7 +95,7 @@ class ScanOptions:
     @classmethod
     def from_toml(cls, path, /, *, read: ReadOptions | None = None) -> ScanOptions:
         """Options from a TOML file: ``[read]``, ``[rules]`` (``skip = [...]`` and one
-        ``[rules.<name>]`` table per rule), ``[score]`` (``columns``, ``top_features``) with
+        ``[rules.<name>]`` table per rule), ``[score]`` (``columns``, ``top_features``, ``max_instances_per_rule``) with
         ``[score.detector]``, ``[score.fusion]`` (and ``[score.fusion.weights]``) and
         ``[score.policy]``. Every key is checked; a message names the key and the file.
 
@@ -119,7 +119,8 @@ class ScanOptions:
             rules = {name: _build(path, f"rules.{name}", RULE_OPTIONS[name], _table(path, f"rules.{name}", table))
                      for name, table in rules_table.items() if name != "skip"}
             score_table = _table(path, "score", document.get("score", {}))
-            _known(path, "score.", score_table, {"detector", "fusion", "policy", "columns", "top_features"})
+            _known(path, "score.", score_table, {"detector", "fusion", "policy", "columns", "top_features",
+                                                       "max_instances_per_rule"})
             score = ScoreOptions(
                 detector=_build(path, "score.detector", Detector, _table(path, "score.detector",
                                                                           score_table.get("detector", {}))),
@@ -128,6 +129,7 @@ class ScanOptions:
                                                                          score_table.get("policy", {}))),
                 columns=score_table.get("columns"),
                 top_features=score_table.get("top_features", 5),
+                max_instances_per_rule=score_table.get("max_instances_per_rule", 20),
             )
             return cls(read=read or ReadOptions.from_toml(path), rules=rules, skip=tuple(rules_table.get("skip", ())),
                        score=score)
@@ -240,7 +242,7 @@ class ScanResult:
 
 
 def scan(*data, config=None, options: ScanOptions | None = None, model: Model | None = None,
-         relationships=None) -> ScanResult:
+         relationships=None, progress: Callable[[str, int, int], None] | None = None) -> ScanResult:
     """Read one or more ledgers and run every rule and the scoring on them.
 
     Parameters
@@ -259,6 +261,10 @@ def scan(*data, config=None, options: ScanOptions | None = None, model: Model | 
     relationships : str or Path, optional
         Side table of accounts to customers and shared identifiers
         (:func:`flowscan.score.rollup.read_relationships`); without it every account stands alone.
+    progress : callable, optional
+        Called as ``progress(stage, i, n)`` when stage ``i`` of ``n`` starts (``"read"``,
+        ``"index"``, ``"rule.<name>"``, ``"score"``, ``"rollup"``); the command line draws its
+        progress bar with it. Each stage's seconds are in :attr:`ScanResult.timings`.
 
     Returns
     -------
@@ -271,37 +277,43 @@ def scan(*data, config=None, options: ScanOptions | None = None, model: Model | 
     """
     options = _resolve_config(config, options)
     paths = [item for d in data for item in (d if isinstance(d, (list, tuple)) else (d,))]
+    rules = [name for name in RULES if name not in options.skip]
+    stages = ["read", "index", *(f"rule.{name}" for name in rules), "score", *(["rollup"] if relationships else [])]
     timings: dict[str, float] = {}
-    start = time.perf_counter()
+    clock = {"stage": None, "start": 0.0}
+
+    def stage(name: str) -> None:
+        now = time.perf_counter()
+        if clock["stage"] is not None:
+            timings[clock["stage"]] = now - clock["start"]
+        clock["stage"], clock["start"] = name, now
+        if progress is not None and name is not None:
+            progress(name, stages.index(name), len(stages))
+
+    stage("read")
     read = read_ledger(*paths, options=options.read)
-    timings["read"] = time.perf_counter() - start
     if read.ledger.num_rows == 0:
         raise DataError("no transaction was accepted; see the rejects for the reasons")
-    start = time.perf_counter()
+    stage("index")
     index = build_index(read.ledger)
-    timings["index"] = time.perf_counter() - start
     results = {}
-    for name, rule in RULES.items():
-        if name in options.skip:
-            continue
-        start = time.perf_counter()
-        results[name] = rule(read.ledger, index, options=options.rules.get(name))
-        timings[f"rule.{name}"] = time.perf_counter() - start
-    start = time.perf_counter()
+    for name in rules:
+        stage(f"rule.{name}")
+        results[name] = RULES[name](read.ledger, index, options=options.rules.get(name))
+    stage("score")
     scores = score_accounts(read.ledger, index, results, options=options.score, model=model)
-    timings["score"] = time.perf_counter() - start
     groups = None
     if relationships is not None:
         from .score.rollup import read_relationships, relationship_groups, roll_up
 
-        start = time.perf_counter()
+        stage("rollup")
         linked = relationship_groups(index.accounts, read_relationships(relationships))
         by_code = pc.index_in(scores.accounts.column("account"), value_set=index.accounts)
         for name in ("group_id", "group_size", "linked_by"):
             scores.accounts = scores.accounts.append_column(linked.schema.field(name),
                                                             linked.column(name).take(by_code))
         groups = roll_up(scores.accounts.select(["account", "score"]), linked)
-        timings["rollup"] = time.perf_counter() - start
+    stage(None)
     return ScanResult(read, results, scores, options, timings, groups)
 
 

@@ -278,3 +278,11 @@ def test_generate_with_an_unknown_spec_is_a_usage_error(tmp_path):
     result = invoke("generate", "--spec", "no-such-spec", "--out", str(tmp_path / "out"))
     assert result.exit_code == 2
     assert not (tmp_path / "out" / "transactions.parquet").exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "ingest", "generate", "warmup", "scan", "evaluate", "report", "explain",
+                                     "sweep", "config show"])
+def test_every_command_help_ends_with_an_example(command):
+    result = CliRunner().invoke(app, [*command.split(), "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output and "flowscan " in result.output.split("Example:")[-1]

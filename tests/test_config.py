@@ -96,7 +96,7 @@ def test_every_option_appears_in_the_output():
     document = tomllib.loads(render_toml())
     assert set(document["rules"]) == {"skip", *RULES}
     assert set(document["rules"]["funnel"]) == {"window", "min_locations", "lag", "withdrawal_channels", "evidence_cap"}
-    assert set(document["score"]) == {"top_features", "detector", "fusion", "policy"}  # columns: not set
+    assert set(document["score"]) == {"top_features", "max_instances_per_rule", "detector", "fusion", "policy"}  # columns: not set
     assert document["score"]["fusion"]["weights"]["funnel_account"] == 0.7
     assert document["score"]["policy"] == {"min_score": 0.7}
     assert len(document["rules"]["structuring"]["classes"]) == 3

@@ -159,3 +159,23 @@ def test_relationships_group_linked_accounts(tmp_path):
     assert group["group_score"] == max(rows[a]["score"], rows[b]["score"])
     write_run(result, tmp_path / "run", report_alerts=0)
     assert (tmp_path / "run" / "groups.parquet").exists() and not (tmp_path / "run" / "report.html").exists()
+
+
+def test_progress_callback_sees_every_stage_in_order():
+    seen = []
+    result = scan(SAMPLE, progress=lambda stage, i, n: seen.append((stage, i, n)))
+    stages = [s for s, _, _ in seen]
+    assert stages[:2] == ["read", "index"] and stages[-1] == "score"
+    assert [i for _, i, _ in seen] == list(range(len(seen))) and {n for _, _, n in seen} == {len(seen)}
+    assert set(result.timings) == set(stages)
+
+
+def test_quiet_prints_nothing_and_verbose_prints_stage_seconds(tmp_path):
+    quiet = runner.invoke(app, ["scan", "--sample", "--out", str(tmp_path / "q"), "-q", "--report-alerts", "0"])
+    assert quiet.exit_code == 0 and quiet.stdout == ""
+    assert (tmp_path / "q" / "alerts.parquet").exists()
+    loud = runner.invoke(app, ["scan", "--sample", "--out", str(tmp_path / "v"), "-v", "--report-alerts", "0"])
+    assert loud.exit_code == 0
+    assert "rule.structuring" in loud.stderr and "rule.structuring" not in loud.stdout
+    both = runner.invoke(app, ["scan", "--sample", "--out", str(tmp_path / "b"), "-q", "-v"])
+    assert both.exit_code == 2 and not (tmp_path / "b").exists()

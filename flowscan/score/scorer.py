@@ -68,6 +68,10 @@ class ScoreOptions:
         when omitted.
     top_features : int, default=5
         Features listed per alert (those with the largest positive contributions).
+    max_instances_per_rule : int, default=20
+        Instances listed per rule code in an alert (its reasons, instance ids and evidence);
+        ``n_instances_total`` counts them all. A merchant's weekly fan-out must not make an
+        alert of thousands of reasons.
     """
 
     detector: Detector = dataclasses.field(default_factory=Detector)
@@ -75,6 +79,7 @@ class ScoreOptions:
     policy: AlertPolicy = dataclasses.field(default_factory=AlertPolicy)
     columns: tuple[str, ...] | None = None
     top_features: int = 5
+    max_instances_per_rule: int = 20
 
     def __post_init__(self):
         for name, cls in (("detector", Detector), ("fusion", Fusion), ("policy", AlertPolicy)):
@@ -86,11 +91,14 @@ class ScoreOptions:
         if isinstance(self.top_features, bool) or not isinstance(self.top_features, int) or self.top_features < 0:
             raise ConfigError(f"The 'top_features' parameter of ScoreOptions must be a non-negative int. "
                               f"Got {self.top_features!r} instead.")
+        from .. import params
+
+        params.positive_int("ScoreOptions", "max_instances_per_rule", self.max_instances_per_rule)
 
     def to_dict(self) -> dict:
         return {"detector": self.detector.to_dict(), "fusion": self.fusion.to_dict(),
                 "policy": self.policy.to_dict(), "columns": None if self.columns is None else list(self.columns),
-                "top_features": self.top_features}
+                "top_features": self.top_features, "max_instances_per_rule": self.max_instances_per_rule}
 
 
 @dataclasses.dataclass
@@ -221,6 +229,7 @@ ALERT_SCHEMA = pa.schema([
     pa.field("window_end", TIMESTAMP_TYPE),
     pa.field("reasons", pa.list_(ALERT_REASON_TYPE), nullable=False),
     pa.field("instance_ids", pa.list_(pa.string()), nullable=False),
+    pa.field("n_instances_total", pa.int64(), nullable=False),
     pa.field("top_features", pa.list_(FEATURE_TYPE), nullable=False),
 ])
 ALERT_EVIDENCE_SCHEMA = pa.schema([pa.field("alert_id", pa.string(), nullable=False), *EVIDENCE_SCHEMA])
@@ -323,12 +332,15 @@ def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, ano
     for row, account in enumerate(inst_accounts):
         by_account.setdefault(account, []).append(row)
     wanted = set(ids)
-    if evidence.num_rows:
+    if evidence.num_rows and ids:
         owner = dict(zip(instances.column("instance_id").to_pylist(), range(instances.num_rows)))
         seen: set[tuple[str, int]] = set()
-        for instance_id, sender, receiver in zip(evidence.column("instance_id").to_pylist(),
-                                                 evidence.column("sender").to_pylist(),
-                                                 evidence.column("receiver").to_pylist()):
+        value_set = pa.array(ids, pa.string())
+        naming = evidence.filter(pc.or_(pc.fill_null(pc.is_in(evidence["sender"], value_set=value_set), False),
+                                        pc.fill_null(pc.is_in(evidence["receiver"], value_set=value_set), False)))
+        for instance_id, sender, receiver in zip(naming.column("instance_id").to_pylist(),
+                                                 naming.column("sender").to_pylist(),
+                                                 naming.column("receiver").to_pylist()):
             row = owner[instance_id]
             for party in (sender, receiver):
                 if party in wanted and party != inst_accounts[row] and (party, row) not in seen:
@@ -348,8 +360,9 @@ def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, ano
     rows = []
     evidence_parts = []
     for k, (code, account, alert_id) in enumerate(zip(alerted_codes, ids, alert_ids)):
-        own = by_account.get(account, [])
-        own = sorted(set(own), key=lambda r: (inst_accounts[r] != account, instance_ids[r]))
+        own = sorted(set(by_account.get(account, [])), key=lambda r: (inst_accounts[r] != account, instance_ids[r]))
+        n_total = len(own)
+        own = _capped(own, rules, options.max_instances_per_rule)
         typologies = sorted(set(anchored_lists[code]) | set(member_lists[code]))
         alert_reasons = [{"rule": rules[r], "instance_id": instance_ids[r], **reason}
                          for r in own for reason in reasons[r]]
@@ -365,12 +378,24 @@ def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, ano
             "key_term": FINCEN_KEY_TERM if tags else None,
             "window_start": min((starts[r] for r in own), default=None),
             "window_end": max((ends[r] for r in own), default=None),
-            "reasons": alert_reasons, "instance_ids": [instance_ids[r] for r in own], "top_features": top,
+            "reasons": alert_reasons, "instance_ids": [instance_ids[r] for r in own], "n_instances_total": n_total,
+            "top_features": top,
         })
         if own:
             evidence_parts.append((alert_id, account, [(instance_ids[r], inst_accounts[r] == account) for r in own]))
     alerts = pa.Table.from_pylist(rows, schema=ALERT_SCHEMA) if rows else ALERT_SCHEMA.empty_table()
     return alerts, _alert_evidence(evidence, evidence_parts)
+
+
+def _capped(rows: list[int], rules: list[str], cap: int) -> list[int]:
+    """At most ``cap`` instances per rule code, in the given order."""
+    kept, per_rule = [], {}
+    for r in rows:
+        n = per_rule.get(rules[r], 0)
+        if n < cap:
+            kept.append(r)
+            per_rule[rules[r]] = n + 1
+    return kept
 
 
 def _alert_evidence(evidence: pa.Table, parts) -> pa.Table:

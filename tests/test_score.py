@@ -241,3 +241,14 @@ def test_score_options_validation():
     with pytest.raises(ConfigError, match="top_features"):
         ScoreOptions(top_features=-1)
     assert math.isclose(ScoreOptions().fusion.weight("structuring"), 0.6)
+
+
+def test_pyod_hbos_kernel_is_cached_like_flowscan_kernels():
+    """PyOD compiles HBOS's Numba scorer without a disk cache; flowscan turns the cache on
+    (unless FLOWSCAN_NUMBA_CACHE=0), so a run does not pay the compile again."""
+    from pyod.models import hbos
+
+    from flowscan.kernels._jit import CACHE
+
+    FittedDetector(Detector("hbos")).fit(_cloud())
+    assert getattr(hbos._calculate_outlier_scores, "_flowscan_cached", False) is CACHE

@@ -92,10 +92,27 @@ SQRT_BINS = (10, 200)
 """Bounds of HBOS's ``n_bins="sqrt"``: the square root of the number of accounts, clipped."""
 
 
+def _cache_pyod_kernels(module) -> None:
+    """Let Numba cache PyOD's compiled HBOS scorer on disk, as flowscan's own kernels are
+    (``FLOWSCAN_NUMBA_CACHE=0`` turns both off): PyOD compiles it without a cache, a few
+    seconds on every run. Best effort: a PyOD without that function is used as it is."""
+    from ..kernels._jit import CACHE
+
+    kernel = getattr(module, "_calculate_outlier_scores", None)
+    if CACHE and hasattr(kernel, "enable_caching") and not getattr(kernel, "_flowscan_cached", False):
+        try:
+            kernel.enable_caching()
+            kernel._flowscan_cached = True
+        except Exception:  # noqa: BLE001 - a cache that cannot be set up only costs time
+            pass
+
+
 def _make(name: str, extra: Mapping, random_state: int, n_rows: int):
     import importlib
 
     module, cls, defaults = DETECTORS[name]
+    if name == "hbos":
+        _cache_pyod_kernels(importlib.import_module(module))
     kwargs = {**defaults, **extra}
     if kwargs.get("n_bins") == "sqrt":
         kwargs["n_bins"] = int(min(max(round(n_rows ** 0.5), SQRT_BINS[0]), SQRT_BINS[1]))

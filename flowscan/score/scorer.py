@@ -172,28 +172,39 @@ def _codes(index: AccountIndex, ids: pa.Array) -> np.ndarray:
 
 
 def _hits(index: AccountIndex, instances: pa.Table, evidence: pa.Table):
+    """Per typology, which accounts anchor an instance of it, and which are named as a
+    counterparty (sender or receiver of an evidence row other than the instance's account)."""
     n = index.n_accounts
     anchored: dict[str, np.ndarray] = {}
     members: dict[str, np.ndarray] = {}
+    if instances.num_rows == 0:
+        return anchored, members
     codes = _codes(index, instances.column("account"))
-    typologies = instances.column("typology").to_pylist()
-    for typology in sorted(set(typologies)):
+    encoded = instances.column("typology").combine_chunks().dictionary_encode()
+    names = encoded.dictionary.to_pylist()
+    typology_code = encoded.indices.to_numpy(zero_copy_only=False)
+    for k, typology in enumerate(names):
         mask = np.zeros(n, dtype=bool)
-        mask[codes[np.asarray([t == typology for t in typologies], dtype=bool)]] = True
+        mask[codes[typology_code == k]] = True
         anchored[typology] = mask
-    # Counterparties named in evidence: sender and receiver of each evidence row, except the
-    # instance's own account.
-    owner = instances.select(["instance_id", "account", "typology"])
-    joined = evidence.select(["instance_id", "sender", "receiver"]).join(owner, "instance_id")
+    if evidence.num_rows == 0:
+        return anchored, members
+    owner_row = pc.index_in(evidence.column("instance_id"), value_set=instances.column("instance_id"))
+    if owner_row.null_count:
+        raise DataError("an evidence row names an instance that no rule reported")
+    owner_row = owner_row.to_numpy(zero_copy_only=False)
+    owner_code = codes[owner_row]
+    owner_typology = typology_code[owner_row]
     for side in ("sender", "receiver"):
-        other = joined.filter(pc.and_(pc.is_valid(joined[side]), pc.not_equal(joined[side], joined["account"])))
-        if other.num_rows == 0:
-            continue
-        side_codes = _codes(index, other.column(side))
-        side_types = other.column("typology").to_pylist()
-        for typology in sorted(set(side_types)):
-            mask = members.setdefault(typology, np.zeros(n, dtype=bool))
-            mask[side_codes[np.asarray([t == typology for t in side_types], dtype=bool)]] = True
+        party = pc.index_in(evidence.column(side), value_set=index.accounts)
+        valid = np.asarray(party.is_valid())
+        party = party.fill_null(-1).to_numpy(zero_copy_only=False)
+        keep = valid & (party != owner_code)
+        for k, typology in enumerate(names):
+            chosen = keep & (owner_typology == k)
+            if chosen.any():
+                mask = members.setdefault(typology, np.zeros(n, dtype=bool))
+                mask[party[chosen]] = True
     return anchored, members
 
 
@@ -353,9 +364,15 @@ def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, ano
 
     rules = instances.column("rule").to_pylist()
     instance_ids = instances.column("instance_id").to_pylist()
-    starts = instances.column("window_start").to_pylist()
-    ends = instances.column("window_end").to_pylist()
-    reasons = instances.column("reasons").to_pylist()
+    needed = sorted({r for account in ids for r in by_account.get(account, [])})
+    picked = instances.select(["window_start", "window_end", "reasons"]).take(pa.array(needed, pa.int64()))
+    at = {r: i for i, r in enumerate(needed)}
+    starts_list = picked.column("window_start").to_pylist()
+    ends_list = picked.column("window_end").to_pylist()
+    reasons_list = picked.column("reasons").to_pylist()
+    starts = _Lookup(at, starts_list)
+    ends = _Lookup(at, ends_list)
+    reasons = _Lookup(at, reasons_list)
     trafficking = set(options.fusion.trafficking)
     rows = []
     evidence_parts = []
@@ -387,6 +404,16 @@ def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, ano
     return alerts, _alert_evidence(evidence, evidence_parts)
 
 
+class _Lookup:
+    """``values[at[row]]`` as ``lookup[row]``: the columns of the few instance rows alerts need."""
+
+    def __init__(self, at: dict[int, int], values: list):
+        self.at, self.values = at, values
+
+    def __getitem__(self, row: int):
+        return self.values[self.at[row]]
+
+
 def _capped(rows: list[int], rules: list[str], cap: int) -> list[int]:
     """At most ``cap`` instances per rule code, in the given order."""
     kept, per_rule = [], {}
@@ -413,6 +440,7 @@ def _alert_evidence(evidence: pa.Table, parts) -> pa.Table:
     keys = pa.table({"alert_id": alert_col, "_account": account_col, "instance_id": instance_col,
                      "_own": own_col, "_order": np.arange(len(alert_col))})
     rows = evidence.append_column("_row", pa.array(np.arange(evidence.num_rows)))
+    rows = rows.filter(pc.is_in(rows["instance_id"], value_set=pa.array(sorted(set(instance_col)), pa.string())))
     joined = keys.join(rows, "instance_id", join_type="inner")
     involved = pc.or_kleene(pc.equal(joined["sender"], joined["_account"]),
                             pc.equal(joined["receiver"], joined["_account"]))

@@ -75,7 +75,9 @@ def _scan(a, in_offsets, in_rows, out_offsets, out_rows, sender, receiver, ts, a
             keys[m] = (currency[r] + 1) * n_rows + r
             total_out += amount[r]
             m += 1
-    by_key = np.argsort(keys[:m])  # keys are distinct; one sort routine for the whole kernel
+    # keys are distinct, so any sort gives the same order; mergesort because the keys come as two
+    # sorted runs (inflows, then outflows), on which Numba's quicksort degrades badly
+    by_key = np.argsort(keys[:m], kind="mergesort")
     ev_row = np.empty(m, dtype=np.int64)
     ev_cur = np.empty(m, dtype=np.int64)
     for e in range(m):
@@ -138,7 +140,7 @@ def _scan(a, in_offsets, in_rows, out_offsets, out_rows, sender, receiver, ts, a
             f_share[a, h] = left / total_in if total_in > 0 else np.nan
         f_hold[a] = np.nan
         if n_p > 0:
-            order = np.argsort(p_hold[:n_p])  # the median's value does not depend on ties
+            order = np.argsort(p_hold[:n_p], kind="mergesort")  # the median's value does not depend on ties
             consumed = 0
             for k in range(n_p):
                 consumed += p_amount[k]
@@ -169,7 +171,7 @@ def _scan(a, in_offsets, in_rows, out_offsets, out_rows, sender, receiver, ts, a
                 cand_row[n_cand] = r
                 cand_ev[n_cand] = e
                 n_cand += 1
-    order = np.argsort(cand_row[:n_cand])
+    order = np.argsort(cand_row[:n_cand], kind="mergesort")
     n_listed = np.zeros(2 * n_h, dtype=np.int64)
     n_found = np.zeros(2 * n_h, dtype=np.int64)
     for i in order:

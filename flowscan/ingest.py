@@ -51,6 +51,10 @@ class FileReport:
     size_bytes: int = 0
     columns: list[str] = field(default_factory=list)
     mapping: dict[str, str] = field(default_factory=dict)
+    time_min: str | None = None
+    """Earliest timestamp among the rows accepted from the file (ISO 8601, UTC), before duplicates
+    across files are dropped; None when none was accepted."""
+    time_max: str | None = None
 
 
 @dataclass
@@ -224,6 +228,11 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
                 accepted.append(good)
                 report.accepted += good.num_rows
                 report.rejected += n_bad
+                if good.num_rows:
+                    low, high = pc.min_max(good.column("timestamp")).values()
+                    low, high = low.as_py().isoformat(), high.as_py().isoformat()
+                    report.time_min = low if report.time_min is None else min(report.time_min, low)
+                    report.time_max = high if report.time_max is None else max(report.time_max, high)
             if source.malformed:
                 located = S.malformed_ordinals(source, options)
                 if located is None:

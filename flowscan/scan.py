@@ -422,7 +422,8 @@ def write_run(result: ScanResult, out, /, *, overwrite: bool = False, pseudonym_
             path = Path(f.path)
             inputs.append({"path": str(path), "preset": f.preset, "role": f.role, "size_bytes": f.size_bytes,
                            "sha256": _sha256(path) if path.is_file() else None, "rows_read": f.rows_read,
-                           "accepted": f.accepted, "rejected": f.rejected, "duplicates": f.duplicates})
+                           "accepted": f.accepted, "rejected": f.rejected, "duplicates": f.duplicates,
+                           "time_range": [f.time_min, f.time_max]})
         ledger = result.read.ledger
         timestamps = ledger.column("timestamp")
         manifest = {
@@ -454,14 +455,31 @@ def write_run(result: ScanResult, out, /, *, overwrite: bool = False, pseudonym_
                 pa_csv.write_csv(mapping, map_staging)
             else:
                 pq.write_table(mapping, map_staging, compression="zstd")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-        if mapping is not None:
+        if mapping is not None:  # the map first: a run is never published without its map
             os.replace(map_staging, pseudonym_map)
+            map_staging = None
+        _publish(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         if map_staging is not None:
             Path(map_staging).unlink(missing_ok=True)
         raise
     return out
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Rename ``staging`` to ``out``. An existing ``out`` is first renamed aside and deleted
+    only once the new run is in place; if the rename fails it is put back, so a failed
+    ``--overwrite`` keeps the old run whole."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    aside.rmdir()
+    os.replace(out, aside)
+    try:
+        os.replace(staging, out)
+    except BaseException:
+        os.replace(aside, out)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)

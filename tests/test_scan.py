@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
+import shutil
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -40,6 +43,7 @@ def test_scan_writes_the_run_directory(sample_run):
         assert manifest["outputs"][name]["rows"] == pq.read_metadata(out / name).num_rows
     assert manifest["reconciliation"]["reconciles"] is True
     assert manifest["inputs"][0]["sha256"] == hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
+    assert manifest["inputs"][0]["time_range"] == manifest["time_range"]  # one input file
     accounts = pq.read_table(out / "accounts.parquet")
     assert accounts.column("rank").to_pylist() == list(range(1, accounts.num_rows + 1))
     alerts = pq.read_table(out / "alerts.parquet")
@@ -179,3 +183,25 @@ def test_quiet_prints_nothing_and_verbose_prints_stage_seconds(tmp_path):
     assert "rule.structuring" in loud.stderr and "rule.structuring" not in loud.stdout
     both = runner.invoke(app, ["scan", "--sample", "--out", str(tmp_path / "b"), "-q", "-v"])
     assert both.exit_code == 2 and not (tmp_path / "b").exists()
+
+
+def test_failed_overwrite_keeps_the_old_run_whole(sample_run, tmp_path, monkeypatch):
+    out, _ = sample_run
+    target = tmp_path / "kept"
+    shutil.copytree(out, target)
+    before = sorted(p.name for p in target.iterdir())
+    result = scan(SAMPLE)
+    real = os.replace
+    calls = []
+
+    def failing(src, dst):
+        calls.append(dst)
+        if Path(dst) == target and Path(src).name.endswith(".partial"):
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(scan_module.os, "replace", failing)
+    with pytest.raises(OSError):
+        write_run(result, target, overwrite=True, report_alerts=0)
+    assert sorted(p.name for p in target.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]

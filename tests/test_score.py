@@ -144,8 +144,9 @@ def test_detector_validation():
         Detector("lof-typo")
     with pytest.raises(ConfigError, match="does not take"):
         FittedDetector(Detector("hbos", params={"no_such_option": 1})).fit(_cloud())
-    with pytest.raises(ConfigError, match="at least 2 accounts"):
-        FittedDetector(Detector()).fit(np.zeros((1, 3)))
+    one = FittedDetector(Detector()).fit(np.zeros((1, 3)))  # one account: nothing to compare
+    assert one.degenerate_ and one.percentile(np.array([5.0])).tolist() == [0.0]
+    assert one.contributions(np.zeros((1, 3)), np.array([0])).tolist() == [[0.0, 0.0, 0.0]]
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -252,3 +253,39 @@ def test_pyod_hbos_kernel_is_cached_like_flowscan_kernels():
 
     FittedDetector(Detector("hbos")).fit(_cloud())
     assert getattr(hbos._calculate_outlier_scores, "_flowscan_cached", False) is CACHE
+
+
+def test_one_account_is_ranked_by_its_rule_hits_alone():
+    """One account: nothing to compare, so no anomaly score; its structuring hit still alerts."""
+    records = [(f"C{k}", k, None, "ONLY", "9500.00", "USD", "cash", f"branch-{k}") for k in range(8)]
+    ledger, index = ledger_of(records)
+    results = {name: rule(ledger, index) for name, rule in RULES.items()}
+    scores = score_accounts(ledger, index, results, options=ScoreOptions(policy=AlertPolicy(min_score=0.5)))
+    (row,) = scores.accounts.to_pylist()
+    # the structuring weight (0.6) at full rarity: a share of one account is not a share
+    assert row["anomaly_pct"] == 0.0 and row["rule_score"] >= 0.6 and row["score"] == row["rule_score"]
+    (alert,) = scores.alerts.to_pylist()
+    assert alert["account"] == "ONLY" and "structuring" in alert["typologies"] and alert["top_features"] == []
+
+
+def test_model_from_a_smaller_period_explains_the_new_accounts(planted):
+    """top_features under a saved model come from the new period's own scores, not from the
+    reference rows that happen to share an index."""
+    ledger, index, results = planted
+    small, small_index = ledger_of(_records()[:200])
+    reference = fit_model(feature_table(small, small_index, results={n: r(small, small_index) for n, r in RULES.items()}))
+    options = ScoreOptions(policy=AlertPolicy(top_k=5, min_score=None))
+    scores = score_accounts(ledger, index, results, options=options, model=reference)
+    X = reference.transform.apply(feature_table(ledger, index, results=results))
+    for alert in scores.alerts.to_pylist():
+        code = index.code_of(alert["account"])
+        expected = reference.detector.contributions(X, np.array([code]), fitted=False)[0]
+        got = {f["name"]: f["contribution"] for f in alert["top_features"]}
+        for name, value in got.items():
+            assert value == pytest.approx(expected[list(reference.transform.columns).index(name)])
+
+
+def test_percentile_puts_ties_at_the_middle_of_their_block():
+    fitted = FittedDetector(Detector("hbos")).fit(_cloud())
+    fitted.reference_ = np.array([1.0, 2.0, 2.0, 2.0, 3.0])
+    np.testing.assert_allclose(fitted.percentile(np.array([2.0, 3.0, 0.5, 9.0])), [0.5, 0.9, 0.0, 1.0])

@@ -151,11 +151,19 @@ class FittedDetector:
         return self.detector.members if self.detector.name == "ensemble" else (self.detector.name,)
 
     def fit(self, X: np.ndarray) -> FittedDetector:
-        if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
-            raise ConfigError(f"scoring needs at least 2 accounts and 1 varying feature; got {X.shape[0]} "
-                              f"accounts and {X.shape[1] if X.ndim == 2 else 0} features")
-        self.estimators_, self.train_scores_, self.median_ = {}, {}, np.median(X, axis=0)
-        self.per_feature_ = {}
+        """Fit on ``X``. With fewer than 2 rows or no column (one account, or features that are
+        all constant) there is nothing to compare: the detector is *degenerate*, every score and
+        percentile is 0 and no feature contributes, so the rules alone rank the accounts."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise ConfigError(f"the feature matrix must have 2 dimensions. Got {X.ndim} instead.")
+        self.estimators_, self.train_scores_, self.per_feature_, self.per_feature_median_ = {}, {}, {}, {}
+        self.median_ = np.median(X, axis=0) if X.shape[0] else np.zeros(X.shape[1])
+        self.degenerate_ = X.shape[0] < 2 or X.shape[1] < 1
+        if self.degenerate_:
+            self.decision_scores_ = np.zeros(X.shape[0])
+            self.reference_ = np.zeros(max(X.shape[0], 1))
+            return self
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for name in self._names:
@@ -165,15 +173,23 @@ class FittedDetector:
                 self.train_scores_[name] = np.sort(np.asarray(estimator.decision_scores_, dtype=np.float64))
                 if name in _PER_FEATURE:
                     per_feature = np.asarray(estimator.O, dtype=np.float64)[-X.shape[0]:]
-                    self.per_feature_[name] = per_feature - np.median(per_feature, axis=0)
+                    self.per_feature_median_[name] = np.median(per_feature, axis=0)
+                    self.per_feature_[name] = per_feature - self.per_feature_median_[name]
         self.decision_scores_ = self._combine({n: np.asarray(e.decision_scores_, dtype=np.float64)
                                                for n, e in self.estimators_.items()})
         self.reference_ = np.sort(self.decision_scores_)
         return self
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
-        """Share of the fitted accounts scoring at most each of ``scores``, in [0, 1]."""
-        return np.searchsorted(self.reference_, scores, side="right") / len(self.reference_)
+        """Mid-rank percentile of each of ``scores`` among the fitted accounts, in [0, 1]: the
+        share scoring below it plus half the share scoring the same (so a block of tied
+        accounts sits at the middle of its block, not at its top). 0 for a degenerate fit."""
+        scores = np.asarray(scores, dtype=np.float64)
+        if self.degenerate_:
+            return np.zeros(len(scores))
+        below = np.searchsorted(self.reference_, scores, side="left")
+        at_most = np.searchsorted(self.reference_, scores, side="right")
+        return (below + at_most) / (2 * len(self.reference_))
 
     def _combine(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
         if self.detector.name != "ensemble":
@@ -184,29 +200,44 @@ class FittedDetector:
 
     def score(self, X: np.ndarray) -> np.ndarray:
         """Scores of new rows (another period's accounts) under the fitted detector."""
+        if self.degenerate_:
+            return np.zeros(len(X))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return self._combine({n: np.asarray(e.decision_function(X), dtype=np.float64)
                                   for n, e in self.estimators_.items()})
 
-    def contributions(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Per-feature contributions to the score of ``X[rows]`` (rows of the fitted matrix).
+    def contributions(self, X: np.ndarray, rows: np.ndarray, *, fitted: bool = True) -> np.ndarray:
+        """Per-feature contributions to the score of ``X[rows]``.
+
+        ``fitted`` says whether ``X`` is the matrix the detector was fitted on (then ``rows``
+        index its fitted scores); for another period's accounts pass ``fitted=False`` and the
+        rows are scored afresh.
 
         Returns
         -------
         ndarray of float64, shape (len(rows), n_features)
         """
         rows = np.asarray(rows, dtype=np.int64)
-        if self.detector.name in _PER_FEATURE:
-            return self.per_feature_[self.detector.name][rows]
         base = X[rows]
         n, d = base.shape
-        if n == 0:
-            return np.zeros((0, d))
+        if n == 0 or self.degenerate_:
+            return np.zeros((n, d))
+        name = self.detector.name
+        if name in _PER_FEATURE:
+            if fitted:
+                return self.per_feature_[name][rows]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                estimator = self.estimators_[name]
+                estimator.decision_function(base)
+                return np.asarray(estimator.O, dtype=np.float64)[-n:] - self.per_feature_median_[name]
         perturbed = np.repeat(base, d, axis=0)
         j = np.tile(np.arange(d), n)
         perturbed[np.arange(n * d), j] = self.median_[j]
-        before = self._combine({name: np.asarray(self.estimators_[name].decision_scores_)[rows]
-                                for name in self.estimators_})
+        if fitted:
+            before = self._combine({k: np.asarray(e.decision_scores_)[rows] for k, e in self.estimators_.items()})
+        else:
+            before = self.score(base)
         after = self.score(perturbed).reshape(n, d)
         return before[:, None] - after

@@ -10,7 +10,8 @@ pieces of evidence, each read as a probability-like weight:
 - ``w_t`` is the weight of typology ``t`` (:data:`WEIGHTS`, configurable); a typology counts
   once per account however many instances it has;
 - ``rarity_t = min(1, -log10(h_t / n) / rarity_decades)`` discounts a typology by the share
-  ``h_t / n`` of the ledger's accounts it is anchored at: with the default two decades, a red
+  ``h_t / n`` of the ledger's accounts it is anchored at (``n`` at least
+  :data:`RARITY_MIN_ACCOUNTS`): with the default two decades, a red
   flag raised on 1 % of the accounts or fewer keeps its full weight, one raised on 10 % keeps
   half, one raised on every account none. A flag most accounts raise says little about any one
   of them (a payroll processor's fan-out, a busy merchant's fan-in), whatever the threshold
@@ -20,7 +21,8 @@ pieces of evidence, each read as a probability-like weight:
   the evidence transactions of another account's instance (a smurf paying into a funnel
   account): FinCEN asks to review the relationship, not only the anchor;
 - ``anomaly_pct`` is the account's percentile rank of the detector's score among the scored
-  accounts (0 to 1, ties averaged), so the detector's scale never matters.
+  accounts (0 to 1, mid-rank: a block of tied accounts sits at the middle of its block), so
+  the detector's scale never matters; 0 when there is nothing to compare (one account).
 
 An account with no rule hit therefore scores at most ``anomaly_weight``; a hit of weight ``w``
 alone gives at least ``w``. Ties in risk are broken by the anomaly score, then by account id,
@@ -172,19 +174,17 @@ class AlertPolicy:
         return {"top_k": self.top_k, "min_score": self.min_score, "contamination": self.contamination}
 
 
-def percentile_rank(values: np.ndarray) -> np.ndarray:
-    """Average-tie percentile ranks in (0, 1] of ``values``."""
-    from scipy.stats import rankdata
-
-    n = len(values)
-    return rankdata(values, method="average") / n if n else np.zeros(0)
+RARITY_MIN_ACCOUNTS = 100
+"""The share of accounts a typology fires on is taken over at least this many accounts: in a
+ledger of three accounts, one flag on all three says nothing about how common it is."""
 
 
 def rarity(hits: int, n_accounts: int, decades: float) -> float:
-    """``min(1, -log10(hits / n_accounts) / decades)``; 1 when nothing is anchored or ``decades`` is 0."""
-    if decades == 0 or hits == 0 or n_accounts == 0:
+    """``min(1, -log10(hits / max(n_accounts, RARITY_MIN_ACCOUNTS)) / decades)``; 1 when nothing
+    is anchored or ``decades`` is 0."""
+    if decades == 0 or hits == 0:
         return 1.0
-    return min(1.0, -math.log10(hits / n_accounts) / decades)
+    return min(1.0, -math.log10(hits / max(n_accounts, RARITY_MIN_ACCOUNTS)) / decades)
 
 
 def rule_scores(n_accounts: int, anchored: Mapping[str, np.ndarray], members: Mapping[str, np.ndarray],

@@ -51,7 +51,7 @@ from .detectors import Detector, FittedDetector
 from .fusion import FINCEN_KEY_TERM, AlertPolicy, Fusion, rank_order, risk_scores, rule_scores
 from .table import Transform, feature_table
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2  # 2: degenerate fits and mid-rank percentiles
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,6 +280,7 @@ def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, 
     n = index.n_accounts
     if n == 0:
         raise DataError("the ledger has no accounts to score")
+    fitted_here = model is None
     if model is None:
         model = fit_model(table, options=options)
         X = model.transform.apply(table)
@@ -326,12 +327,12 @@ def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, 
     accounts = head.take(take)
 
     alerts, alert_evidence = _alerts(index, table, X, model, options, order, ranks, risk, rule_score, anomaly_pct,
-                                     alerted, anchored_lists, member_lists, instances, evidence)
+                                     alerted, anchored_lists, member_lists, instances, evidence, fitted_here)
     return Scores(accounts, alerts, alert_evidence, model)
 
 
 def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, anomaly_pct, alerted,
-            anchored_lists, member_lists, instances, evidence):
+            anchored_lists, member_lists, instances, evidence, fitted_here):
     alerted_codes = order[alerted[order]]
     accounts = index.accounts
     ids = [accounts[int(c)].as_py() for c in alerted_codes]
@@ -358,7 +359,7 @@ def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, ano
                     seen.add((party, row))
                     by_account.setdefault(party, []).append(row)
 
-    contributions = model.detector.contributions(X, alerted_codes) if len(alerted_codes) else np.zeros((0, X.shape[1]))
+    contributions = model.detector.contributions(X, alerted_codes, fitted=fitted_here)
     columns = list(model.transform.columns)
     raw = {c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in columns}
 

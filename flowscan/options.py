@@ -34,6 +34,19 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def load_toml(path: str | Path, /, *, what: str = "configuration file") -> dict:
+    """The parsed TOML document at ``path``; a missing or invalid file is a one-line
+    :class:`ConfigError` naming it."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error}).") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class ReadOptions:
     """How to read and validate a ledger.
@@ -203,14 +216,12 @@ class ReadOptions:
     @classmethod
     def from_toml(cls, path: str | Path, **overrides) -> "ReadOptions":
         """Options from the ``[read]`` table of a TOML file, then ``overrides`` on top."""
-        path = Path(path)
-        try:
-            with path.open("rb") as handle:
-                document = tomllib.load(handle)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: configuration file not found.") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: not valid TOML ({error}).") from None
+        return cls.from_document(load_toml(path), Path(path), **overrides)
+
+    @classmethod
+    def from_document(cls, document: dict, path: Path, /, **overrides) -> "ReadOptions":
+        """Options from the ``[read]`` table of a parsed configuration (``path`` names it in
+        messages), then ``overrides`` on top."""
         table = document.get("read", {})
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [read] must be a table.")

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from .errors import ConfigError, ConfigTypeError, DataError
 from .index import build_index
 from .ingest import LedgerRead, read_ledger
-from .options import ReadOptions
+from .options import ReadOptions, load_toml
 from .rules import (RULES, Cycles, FanIn, FanOut, Funnel, GatherScatter, RapidMovement, RuleResult, ScatterGather,
                     Structuring)
 from .score import AlertPolicy, Detector, Fusion, ScoreOptions, Scores, score_accounts
@@ -102,16 +102,8 @@ class ScanOptions:
         ``read``, when given, replaces the ``[read]`` table (the command line builds it from
         the same file plus its flags).
         """
-        import tomllib
-
         path = Path(path)
-        try:
-            with path.open("rb") as handle:
-                document = tomllib.load(handle)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: configuration file not found.") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: not valid TOML ({error}).") from None
+        document = load_toml(path)
         _known(path, "", document, {"read", "rules", "score"})
         try:
             rules_table = _table(path, "rules", document.get("rules", {}))
@@ -131,7 +123,7 @@ class ScanOptions:
                 top_features=score_table.get("top_features", 5),
                 max_instances_per_rule=score_table.get("max_instances_per_rule", 20),
             )
-            return cls(read=read or ReadOptions.from_toml(path), rules=rules, skip=tuple(rules_table.get("skip", ())),
+            return cls(read=read or ReadOptions.from_document(document, path), rules=rules, skip=tuple(rules_table.get("skip", ())),
                        score=score)
         except ConfigError as error:
             message = str(error)

@@ -1,14 +1,18 @@
 """Benchmark: detection quality of the scoring, per detector, on every labelled ledger at hand.
 
-For each labelled source, the rules run once; then scoring runs with each PyOD detector
-(HBOS, IForest, ECOD, COPOD, their rank-averaged ensemble) fused with the rule hits, plus two
-ablations of the default (anomaly score alone; rule hits alone). Each ranking is measured with
+For each labelled source, every rule runs once (the core rules and the human-trafficking pack,
+with the source's reference tables when it has them; a pack rule whose tables are missing is
+skipped, as ``flowscan scan`` does); then scoring runs with each PyOD detector (HBOS, IForest,
+ECOD, COPOD, their rank-averaged ensemble) fused with the rule hits, plus three ablations of the
+default (anomaly score alone; rule hits alone; the core rules without the pack). Each ranking is measured with
 :func:`flowscan.evaluate.evaluate` against the source's own labels: average precision,
 precision@100, and the alerts the default policy raises. Labels are read only to measure.
 
 Sources: flowscan's labelled sample (``flowscan generate --spec small --seed 7``), two more
 seeds of the same spec generated here (11 and 23: ledgers the defaults were not looked at on),
-and, when ``../shared/data`` is present, IBM's AMLSim samples and the AMLSim Python port.
+one ledger of the ``trafficking`` spec (seed 5; the rule pack's own benchmark,
+``benchmarks.trafficking``, uses seeds 1-3), and, when ``../shared/data`` is present, IBM's
+AMLSim samples and the AMLSim Python port.
 
     python -m benchmarks.quality --markdown section.md --json benchmarks/quality-results.json
 """
@@ -29,22 +33,23 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 SHARED = Path(os.environ.get("FLOWSCAN_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
-TYPOLOGIES = ("structuring", "funnel_account", "rapid_movement", "fan_in", "fan_out", "scatter_gather",
-              "gather_scatter", "cycle")
 
 
-def sources() -> dict[str, tuple[list[Path], list[Path]]]:
-    """Name to (ledger paths, label paths), generating and unpacking what is missing."""
+def sources() -> dict[str, tuple[list[Path], list[Path], Path | None]]:
+    """Name to (ledger paths, label paths, reference folder or None), generating and
+    unpacking what is missing."""
     from flowscan.fixtures import SYNTHETIC_SAMPLE
 
     found = {"flowscan small seed 7 (bundled sample)": ([SYNTHETIC_SAMPLE / "transactions.parquet"],
-                                                        [SYNTHETIC_SAMPLE / "accounts_labels.parquet"])}
-    for seed in (11, 23):
-        out = DATA / f"quality-small-{seed}"
-        if not (out / "accounts_labels.parquet").exists():
-            subprocess.run([sys.executable, "-m", "flowscan", "generate", "--spec", "small", "--seed", str(seed),
+                                                        [SYNTHETIC_SAMPLE / "accounts_labels.parquet"],
+                                                        SYNTHETIC_SAMPLE / "reference")}
+    for spec, seed in (("small", 11), ("small", 23), ("trafficking", 5)):
+        out = DATA / f"quality-{spec}-{seed}"
+        if not (out / "reference").exists():
+            subprocess.run([sys.executable, "-m", "flowscan", "generate", "--spec", spec, "--seed", str(seed),
                             "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
-        found[f"flowscan small seed {seed}"] = ([out / "transactions.parquet"], [out / "accounts_labels.parquet"])
+        found[f"flowscan {spec} seed {seed}"] = ([out / "transactions.parquet"], [out / "accounts_labels.parquet"],
+                                                 out / "reference")
     if (SHARED / "README.md").exists():
         for archive in sorted(SHARED.rglob("*.tgz")):
             name = archive.name.removesuffix(".tgz")
@@ -54,41 +59,51 @@ def sources() -> dict[str, tuple[list[Path], list[Path]]]:
                 with tarfile.open(archive) as tar:
                     tar.extractall(target, filter="data")
             if name.startswith("amlsim-port"):
-                found["AMLSim port s202"] = ([target], [target / "sar_accounts.csv"])
+                found["AMLSim port s202"] = ([target], [target / "sar_accounts.csv"], None)
             else:
                 folder = target / name
-                found[f"IBM AMLSim {name}"] = ([folder / "transactions.csv"], [folder / "nodes.csv"])
+                found[f"IBM AMLSim {name}"] = ([folder / "transactions.csv"], [folder / "nodes.csv"], None)
     return found
 
 
 def variants():
     from flowscan.score import Detector, Fusion, ScoreOptions
+    from flowscan.typologies import TYPOLOGIES
 
     out = {name: ScoreOptions(detector=Detector(name)) for name in ("hbos", "iforest", "ecod", "copod", "ensemble")}
     out["hbos, 10 bins"] = ScoreOptions(detector=Detector("hbos", params={"n_bins": 10}))
     out["hbos, auto bins"] = ScoreOptions(detector=Detector("hbos", params={"n_bins": "auto"}))
     out["hbos, anomaly only"] = ScoreOptions(fusion=Fusion(weights={t: 0.0 for t in TYPOLOGIES}, default_weight=0.0))
     out["hbos, rules only"] = ScoreOptions(fusion=Fusion(anomaly_weight=0.0))
+    out["hbos, core rules only"] = ScoreOptions()  # scored without the pack's results (see measure)
     return out
 
 
 def measure() -> list[dict]:
     import flowscan
     from flowscan.evaluate import evaluate, load_account_labels
-    from flowscan.rules import RULES
+    from flowscan.reference import load_reference
+    from flowscan.rules import ALL_RULES, PACK, PACK_OPTIONS, RULES
     from flowscan.score import score_accounts
 
     rows = []
-    for name, (ledgers, labels) in sources().items():
+    for name, (ledgers, labels, reference_dir) in sources().items():
         read = flowscan.read_ledger(*ledgers)
         index = flowscan.build_index(read.ledger)
+        reference = load_reference(reference_dir)
         start = time.perf_counter()
-        results = {rule: f(read.ledger, index) for rule, f in RULES.items()}
+        results = {}
+        for rule, f in ALL_RULES.items():
+            if rule not in PACK:
+                results[rule] = f(read.ledger, index)
+            elif not reference.missing(PACK_OPTIONS[rule].NEEDS):  # the watch-list rule: no side table here
+                results[rule] = f(read.ledger, index, reference=reference)
         rules_s = time.perf_counter() - start
         truth = load_account_labels(*labels)
         for variant, options in variants().items():
             start = time.perf_counter()
-            scores = score_accounts(read.ledger, index, results, options=options)
+            used = {r: v for r, v in results.items() if r in RULES} if variant == "hbos, core rules only" else results
+            scores = score_accounts(read.ledger, index, used, options=options)
             seconds = time.perf_counter() - start
             figures = evaluate(scores.accounts, truth, ks=(100,)).to_dict()
             rows.append({

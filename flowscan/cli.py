@@ -312,15 +312,19 @@ def ingest(
 @_one_line_errors
 def generate(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the ledger and its labels into.")] = ...,
-    spec: Annotated[str, typer.Option("--spec", help="A TOML spec file, or a shipped spec: small, default.")] = "small",
+    spec: Annotated[
+        str, typer.Option("--spec", help="A TOML spec file, or a shipped spec: small, default, large, trafficking.")
+    ] = "small",
     seed: Annotated[
         Optional[int], typer.Option("--seed", help="Random seed; the same seed gives byte-identical files.")
     ] = None,
 ) -> None:
     """Write a seeded synthetic ledger with planted typologies, and its ground truth.
 
-    The folder receives transactions.parquet (a canonical ledger) and transactions_labels,
-    accounts_labels and instances Parquet files. Read the ledger file itself, not the folder.
+    The folder receives transactions.parquet (a canonical ledger), transactions_labels,
+    accounts_labels and instances Parquet files, and reference/ (ad_merchants.csv, locations.csv,
+    payroll_originators.csv: the reference tables of the human-trafficking rule pack for this
+    population; give it to flowscan scan --reference). Read the ledger file itself, not the folder.
 
     Example:
 
@@ -335,6 +339,7 @@ def generate(
     out.print(f"wrote {rows:,} transactions to {paths['ledger']}")
     for name in ("transactions_labels", "accounts_labels", "instances"):
         out.print(f"wrote {name}: {paths[name]}")
+    out.print(f"wrote the reference tables: {Path(paths['locations']).parent}")
 
 
 @app.command()
@@ -397,6 +402,13 @@ def scan(
         Optional[Path],
         typer.Option("--relationships", help="Side table of accounts to customer ids and shared identifiers (phone, "
                      "e-mail, address, device): linked accounts are scored and shown together in groups.parquet."),
+    ] = None,
+    reference: Annotated[
+        Optional[Path],
+        typer.Option("--reference", help="Folder of reference tables for the human-trafficking rule pack "
+                     "(mcc_groups.csv, ad_merchants.csv, locations.csv, payroll_originators.csv, "
+                     "high_risk_countries.csv, ad_identifiers.csv; see docs/reference-tables.md). A pack rule whose "
+                     "table is missing is skipped and the run says why. --sample uses the sample's own."),
     ] = None,
     show: Annotated[int, typer.Option("--show", help="Alerts to list on the terminal.")] = 10,
     report_alerts: Annotated[
@@ -470,7 +482,12 @@ def scan(
         raise ConfigError("give --quiet or --verbose, not both")
     fitted = load_model(model) if model is not None else None
     with _progress(enabled=not quiet) as progress:
-        result = run_scan(*paths, options=options, model=fitted, relationships=relationships, progress=progress)
+        if reference is None and sample:
+            from .fixtures import SYNTHETIC_SAMPLE
+
+            reference = SYNTHETIC_SAMPLE / "reference"
+        result = run_scan(*paths, options=options, model=fitted, relationships=relationships,
+                          reference=reference, progress=progress)
         progress("write", 1, 1)
         written = write_run(result, out_dir, overwrite=overwrite, pseudonym_key=key, pseudonym_map=pseudonym_map,
                             exports=exports, report_alerts=report_alerts)
@@ -501,6 +518,9 @@ def scan(
             table.add_row(str(row["rank"]), Text(row["account"]), f"{row['score']:.3f}",
                           ", ".join(row["typologies"]) or "anomaly only", "yes" if row["trafficking"] else "")
         out.print(table)
+    if result.skipped and verbose:
+        for name, why in sorted(result.skipped.items()):
+            err.print(f"rule {name} not run: {why}", markup=False)
     out.print(f"wrote {written}")
     if pseudonym_map is not None:
         out.print(f"wrote the pseudonym map: {pseudonym_map}")
@@ -612,7 +632,8 @@ def config_show(
 def sweep(
     ledgers: Ledgers = None,
     rule: Annotated[str, typer.Option("--rule", "-r", help="The rule to sweep: structuring, fan_in, fan_out, funnel, "
-                                      "rapid_movement, scatter_gather, gather_scatter or cycles.")] = ...,
+                                      "rapid_movement, scatter_gather, gather_scatter, cycles, or a rule of the "
+                                      "human-trafficking pack (escort_ads, lodging, late_night, ...).")] = ...,
     param: Annotated[
         str,
         typer.Option("--param", "-p", help="NAME=START:STOP:STEP (both ends included), or NAME=V1,V2,...; numbers or "
@@ -635,6 +656,11 @@ def sweep(
     ] = None,
     tz: Tz = None,
     sample: Sample = False,
+    reference: Annotated[
+        Optional[Path],
+        typer.Option("--reference", help="Folder of reference tables, for a rule of the human-trafficking pack "
+                     "(--sample uses the sample's own)."),
+    ] = None,
 ) -> None:
     """Above/below-the-line testing: run one rule for each value of one parameter and count what it alerts.
 
@@ -668,9 +694,15 @@ def sweep(
         from .fixtures import SYNTHETIC_SAMPLE
 
         label_table = load_account_labels(SYNTHETIC_SAMPLE / "accounts_labels.parquet")
+    if reference is None and sample:
+        from .fixtures import SYNTHETIC_SAMPLE
+
+        reference = SYNTHETIC_SAMPLE / "reference"
+    elif reference is None and base is not None:
+        reference = base.load_reference()
     read = read_ledger(*paths, options=read_options)
     table = run_sweep(read.ledger, build_index(read.ledger), rule, name, values, labels=label_table,
-                      base_options=base)
+                      base_options=base, reference=reference)
     with_labels = label_table is not None
     shown = Table(title=f"Sweep of {rule}.{name} on {read.ledger.num_rows:,} transactions", title_justify="left")
     columns = ["value", "instances", "accounts"] + (["true positives", "precision", "recall"] if with_labels else [])

@@ -42,6 +42,20 @@ RED_FLAGS = {
     "scatter_gather": "Scatter-gather: one source spreads money to several accounts, which gather it into one sink.",
     "gather_scatter": "Gather-scatter: many sources pay one hub, which spreads the money out again.",
     "cycles": "Cycles: money that leaves an account and comes back to it through other accounts.",
+    "escort_ads": "Human-trafficking pack: repeated small fees, in multiples of the posting fees, to online "
+                  "escort or classified ad sites (needs ad_merchants).",
+    "lodging": "Human-trafficking pack: hotel and motel stays in several cities within days.",
+    "travel_burst": "Human-trafficking pack: bursts of ride-share and transport payments across cities.",
+    "late_night": "Human-trafficking pack: ATM cash between 22:00 and 06:00 local time, in several cities "
+                  "(needs locations with time zones).",
+    "living_costs": "Human-trafficking pack: purchases at fast food, pharmacies, beauty and lingerie stores far "
+                    "above the account's peers (paying for others' living costs).",
+    "prepaid_loads": "Human-trafficking pack: frequent prepaid-card and virtual-currency loads.",
+    "cash_no_payroll": "Human-trafficking pack: steady cash revenue with no payroll, against payroll-paying peers.",
+    "pooled_wages": "Human-trafficking pack: several payers' wages into one account, moved out quickly.",
+    "domestic_to_foreign": "Human-trafficking pack: many domestic inflows, one foreign outflow.",
+    "ad_identifiers": "Human-trafficking pack: a customer's phone, e-mail or handle on a watch-list of escort-ad "
+                      "identifiers (needs ad_identifiers and the customer side table).",
 }
 """The red flag each rule implements, in one line (from the rule module's docstring)."""
 
@@ -57,6 +71,9 @@ SCORE_NOTES = {
                      "noisy-OR of typology weights,", "discounted by rarity (a flag raised on many accounts says "
                      "less); counterparties in an instance's evidence get member_factor of the weight."),
     "score.fusion.weights": ("Weight of each typology in the rule score.",),
+    "score.profile": ("Trafficking profile: 1 - prod(1 - weight of each indicator) over the distinct "
+                      "indicators anchored at an account,", "when there are at least min_indicators of them; it "
+                      "enters the risk as 1 - (1 - risk) * (1 - weight * profile)."),
     "score.policy": ("Alert policy: alert accounts by rank (top_k) and/or risk (min_score); contamination only "
                      "caps them.",),
 }
@@ -72,9 +89,9 @@ def rule_source(name: str) -> str:
     """The published source (FinCEN advisory, FATF report) of the rule ``name``: its module's ``SOURCE``."""
     import importlib
 
-    from .rules import RULES
+    from .rules import ALL_RULES
 
-    module = importlib.import_module(RULES[name].__module__)
+    module = importlib.import_module(ALL_RULES[name].__module__)
     source = module.SOURCE
     return source[name] if isinstance(source, Mapping) else source
 
@@ -121,6 +138,10 @@ def render_toml(options=None, /) -> str:
             notes += ("This rule is skipped (see [rules] skip).",)
         _table(lines, f"rules.{name}", rule_options if rule_options is not None else cls(), notes)
     _table(lines, "score", options.score, SCORE_NOTES["score"])
+    if options.reference:
+        _table(lines, "reference", options.reference,
+               ("Reference tables of the human-trafficking pack (flowscan.reference): a folder and/or one file "
+                "per table.",))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -83,8 +83,18 @@ def _sources() -> dict[str, str]:
     from .rules.rapid import SOURCE as RAPID
     from .rules.structuring import SOURCE as STRUCTURING
 
+    from .rules.crossborder import SOURCE as CROSSBORDER
+    from .rules.late_night import SOURCE as LATE_NIGHT
+    from .rules.merchants import SOURCE as MERCHANTS
+    from .rules.payroll import SOURCE as PAYROLL
+    from .rules.spending import SOURCE as SPENDING
+
     return {"structuring": STRUCTURING, "fan_in": FAN_IN_SOURCE, "fan_out": FAN_OUT_SOURCE, "funnel": FUNNEL_SOURCE,
-            "rapid": RAPID, "scatter_gather": FLOWS, "gather_scatter": FLOWS, "cycle": CYCLES}
+            "rapid": RAPID, "scatter_gather": FLOWS, "gather_scatter": FLOWS, "cycle": CYCLES,
+            **MERCHANTS, **PAYROLL, "late_night": LATE_NIGHT, "living_costs": SPENDING,
+            "domestic_to_foreign": CROSSBORDER,
+            "ad_identifier": "Ad-identifier watch-list (its name and date are in the run's instances); "
+                             "FinCEN FIN-2014-A008 (phone numbers in escort ads)"}
 
 
 def rule_source(rule: str, /) -> str | None:

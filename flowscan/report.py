@@ -307,6 +307,16 @@ def _summary(run: _Run) -> str:
         out.append("<h3>Rule instances</h3>\n")
         out.append(_table(("rule", "instances"), [(_e(k), _int(v)) for k, v in instances.items()],
                           numeric={"instances"}))
+    skipped = m.get("skipped_rules") or {}
+    if skipped:
+        out.append("<h3 id=\"skipped-rules\">Rules not run</h3>\n")
+        out.append(_table(("rule", "why"), [(_e(k), _e(v)) for k, v in skipped.items()]))
+    reference = m.get("reference") or []
+    if reference:
+        out.append("<h3>Reference tables</h3>\n")
+        rows = [(_e(t.get("name")), _e(t.get("file") or "shipped default"), _int(t.get("rows")),
+                 f"<code>{_e(t.get('sha256'))}</code>") for t in reference]
+        out.append(_table(("table", "file", "rows", "SHA-256"), rows, numeric={"rows"}))
     outputs = m.get("outputs") or {}
     if outputs:
         out.append("<h3>Outputs</h3>\n")

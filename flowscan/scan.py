@@ -42,15 +42,18 @@ from .errors import ConfigError, ConfigTypeError, DataError
 from .index import build_index
 from .ingest import LedgerRead, read_ledger
 from .options import ReadOptions, load_toml
-from .rules import (RULES, Cycles, FanIn, FanOut, Funnel, GatherScatter, RapidMovement, RuleResult, ScatterGather,
-                    Structuring)
+from .reference import Reference, load_reference
+from .rules import (ALL_RULES, PACK, PACK_OPTIONS, Cycles, FanIn, FanOut, Funnel, GatherScatter, RapidMovement,
+                    RuleResult, ScatterGather, Structuring)
 from .score import AlertPolicy, Detector, Fusion, ScoreOptions, Scores, score_accounts
+from .score.profile import Profile
 from .score.scorer import Model
 
 RULE_OPTIONS = {
     "structuring": Structuring, "fan_in": FanIn, "fan_out": FanOut, "funnel": Funnel,
     "rapid_movement": RapidMovement, "scatter_gather": ScatterGather, "gather_scatter": GatherScatter,
     "cycles": Cycles,
+    **PACK_OPTIONS,
 }
 """The options class of each rule, as ``[rules.<name>]`` tables of the configuration build them."""
 
@@ -63,28 +66,47 @@ class ScanOptions:
     ----------
     read : ReadOptions
     rules : mapping of rule name to options object, optional
-        Options per rule of :data:`flowscan.rules.RULES`; a rule not listed runs with its defaults.
+        Options per rule of :data:`flowscan.rules.ALL_RULES` (the core rules and the
+        human-trafficking pack); a rule not listed runs with its defaults.
     skip : tuple of str, default=()
         Rules not to run.
     score : ScoreOptions
+    reference : mapping of str to path, optional
+        Where the reference tables are (:mod:`flowscan.reference`): ``dir`` (a folder of
+        ``<table>.csv`` files) and/or one path per table name. In a TOML file, ``[reference]``;
+        relative paths are taken from the file's folder.
     """
 
     read: ReadOptions = dataclasses.field(default_factory=ReadOptions)
     rules: Mapping = dataclasses.field(default_factory=dict)
     skip: tuple[str, ...] = ()
     score: ScoreOptions = dataclasses.field(default_factory=ScoreOptions)
+    reference: Mapping = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        unknown = sorted((set(self.rules) | set(self.skip)) - set(RULES))
+        unknown = sorted((set(self.rules) | set(self.skip)) - set(ALL_RULES))
         if unknown:
-            raise ConfigError(f"unknown rule {unknown[0]!r}; the rules are: {', '.join(RULES)}")
+            raise ConfigError(f"unknown rule {unknown[0]!r}; the rules are: {', '.join(ALL_RULES)}")
         object.__setattr__(self, "skip", tuple(self.skip))
+        from .reference import TABLES
+
+        if not isinstance(self.reference, Mapping):
+            raise ConfigError("The 'reference' option must be a table of 'dir' and reference table names to paths.")
+        unknown = sorted(set(self.reference) - {"dir", *TABLES})
+        if unknown:
+            raise ConfigError(f"unknown reference key {unknown[0]!r}; known keys: dir, {', '.join(TABLES)}")
+        object.__setattr__(self, "reference", {k: str(v) for k, v in sorted(self.reference.items())})
+
+    def load_reference(self) -> Reference:
+        """The reference tables this configuration names (shipped defaults for the rest)."""
+        files = {k: v for k, v in self.reference.items() if k != "dir"}
+        return load_reference(self.reference.get("dir"), **files)
 
     def to_dict(self) -> dict:
         """The resolved configuration: every rule that runs with all its parameters, defaults
         written out (so the hash of a file that spells the defaults out equals that of no file)."""
         rules = {}
-        for name in RULES:
+        for name in ALL_RULES:
             if name in self.skip:
                 continue
             options = self.rules.get(name)
@@ -104,15 +126,15 @@ class ScanOptions:
         """
         path = Path(path)
         document = load_toml(path)
-        _known(path, "", document, {"read", "rules", "score"})
+        _known(path, "", document, {"read", "rules", "score", "reference"})
         try:
             rules_table = _table(path, "rules", document.get("rules", {}))
-            _known(path, "rules.", rules_table, {"skip", *RULES})
+            _known(path, "rules.", rules_table, {"skip", *ALL_RULES})
             rules = {name: _build(path, f"rules.{name}", RULE_OPTIONS[name], _table(path, f"rules.{name}", table))
                      for name, table in rules_table.items() if name != "skip"}
             score_table = _table(path, "score", document.get("score", {}))
             _known(path, "score.", score_table, {"detector", "fusion", "policy", "columns", "top_features",
-                                                       "max_instances_per_rule"})
+                                                       "max_instances_per_rule", "profile"})
             score = ScoreOptions(
                 detector=_build(path, "score.detector", Detector, _table(path, "score.detector",
                                                                           score_table.get("detector", {}))),
@@ -122,9 +144,14 @@ class ScanOptions:
                 columns=score_table.get("columns"),
                 top_features=score_table.get("top_features", 5),
                 max_instances_per_rule=score_table.get("max_instances_per_rule", 20),
+                profile=_build(path, "score.profile", Profile, _table(path, "score.profile",
+                                                                       score_table.get("profile", {}))),
             )
-            return cls(read=read or ReadOptions.from_document(document, path), rules=rules, skip=tuple(rules_table.get("skip", ())),
-                       score=score)
+            reference = _table(path, "reference", document.get("reference", {}))
+            reference = {k: str((path.parent / str(v)) if not Path(str(v)).is_absolute() else v)
+                         for k, v in reference.items()}
+            return cls(read=read or ReadOptions.from_document(document, path), rules=rules,
+                       skip=tuple(rules_table.get("skip", ())), score=score, reference=reference)
         except ConfigError as error:
             message = str(error)
             raise type(error)(message if message.startswith(str(path)) else f"{path}: {message}") from None
@@ -178,6 +205,9 @@ class ScanResult:
     options: ScanOptions
     timings: dict[str, float]
     groups: pa.Table | None = None
+    reference: Reference | None = None
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Rules that did not run, with the reason (a reference table not given, or ``skip``)."""
     _run_dir: tempfile.TemporaryDirectory | None = dataclasses.field(default=None, init=False, repr=False,
                                                                       compare=False)
 
@@ -234,7 +264,8 @@ class ScanResult:
 
 
 def scan(*data, config=None, options: ScanOptions | None = None, model: Model | None = None,
-         relationships=None, progress: Callable[[str, int, int], None] | None = None) -> ScanResult:
+         relationships=None, reference=None,
+         progress: Callable[[str, int, int], None] | None = None) -> ScanResult:
     """Read one or more ledgers and run every rule and the scoring on them.
 
     Parameters
@@ -253,6 +284,11 @@ def scan(*data, config=None, options: ScanOptions | None = None, model: Model | 
     relationships : str or Path, optional
         Side table of accounts to customers and shared identifiers
         (:func:`flowscan.score.rollup.read_relationships`); without it every account stands alone.
+    reference : Reference, str or Path, optional
+        The reference tables of the human-trafficking rule pack (:mod:`flowscan.reference`): a
+        :class:`~flowscan.reference.Reference`, or a folder of them; over the configuration's
+        ``[reference]``. A pack rule whose tables are missing is skipped, with the reason in
+        :attr:`ScanResult.skipped`, the manifest and the report.
     progress : callable, optional
         Called as ``progress(stage, i, n)`` when stage ``i`` of ``n`` starts (``"read"``,
         ``"index"``, ``"rule.<name>"``, ``"score"``, ``"rollup"``); the command line draws its
@@ -269,7 +305,21 @@ def scan(*data, config=None, options: ScanOptions | None = None, model: Model | 
     """
     options = _resolve_config(config, options)
     paths = [item for d in data for item in (d if isinstance(d, (list, tuple)) else (d,))]
-    rules = [name for name in RULES if name not in options.skip]
+    if reference is None:
+        reference = options.load_reference()
+    elif not isinstance(reference, Reference):
+        reference = load_reference(reference)
+    skipped = {name: "skipped by the configuration" for name in ALL_RULES if name in options.skip}
+    for name in PACK:
+        if name in skipped:
+            continue
+        needs = [n for n in PACK_OPTIONS[name].NEEDS if n != "relationships"]
+        missing = reference.missing(needs)
+        if missing:
+            skipped[name] = f"needs the {missing[0]} reference table, which was not given"
+        elif "relationships" in PACK_OPTIONS[name].NEEDS and relationships is None:
+            skipped[name] = "needs the customer side table (--relationships), which was not given"
+    rules = [name for name in ALL_RULES if name not in skipped]
     stages = ["read", "index", *(f"rule.{name}" for name in rules), "score", *(["rollup"] if relationships else [])]
     timings: dict[str, float] = {}
     clock = {"stage": None, "start": 0.0}
@@ -288,25 +338,44 @@ def scan(*data, config=None, options: ScanOptions | None = None, model: Model | 
         raise DataError("no transaction was accepted; see the rejects for the reasons")
     stage("index")
     index = build_index(read.ledger)
+    side = None
+    if relationships is not None:
+        from .score.rollup import read_relationships
+
+        side = read_relationships(relationships)
     results = {}
     for name in rules:
         stage(f"rule.{name}")
-        results[name] = RULES[name](read.ledger, index, options=options.rules.get(name))
+        extra = {}
+        if name in PACK:
+            extra["reference"] = reference
+            if "relationships" in PACK_OPTIONS[name].NEEDS:
+                extra["relationships"] = side
+        results[name] = ALL_RULES[name](read.ledger, index, options=options.rules.get(name), **extra)
     stage("score")
     scores = score_accounts(read.ledger, index, results, options=options.score, model=model)
     groups = None
     if relationships is not None:
-        from .score.rollup import read_relationships, relationship_groups, roll_up
+        from .score.rollup import relationship_groups, roll_up
 
         stage("rollup")
-        linked = relationship_groups(index.accounts, read_relationships(relationships))
+        linked = relationship_groups(index.accounts, side)
         by_code = pc.index_in(scores.accounts.column("account"), value_set=index.accounts)
         for name in ("group_id", "group_size", "linked_by"):
             scores.accounts = scores.accounts.append_column(linked.schema.field(name),
                                                             linked.column(name).take(by_code))
         groups = roll_up(scores.accounts.select(["account", "score"]), linked)
+        # the relationship-level trafficking profile: the union of the group's indicators
+        from .score.profile import group_profiles
+
+        group_codes = pc.index_in(scores.accounts.column("group_id"),
+                                  value_set=pc.unique(scores.accounts.column("group_id"))).to_numpy()
+        scores.accounts = scores.accounts.append_column(
+            "group_trafficking_profile",
+            pa.array(group_profiles(group_codes, scores.accounts.column("profile_indicators").to_pylist(),
+                                    options.score.profile)))
     stage(None)
-    return ScanResult(read, results, scores, options, timings, groups)
+    return ScanResult(read, results, scores, options, timings, groups, reference, skipped)
 
 
 def _resolve_config(config, options) -> ScanOptions:
@@ -428,6 +497,8 @@ def write_run(result: ScanResult, out, /, *, overwrite: bool = False, pseudonym_
             "accounts": result.accounts.num_rows,
             "alerts": result.alerts.num_rows,
             "instances": {name: r.instances.num_rows for name, r in sorted(result.results.items())},
+            "skipped_rules": dict(sorted(result.skipped.items())),
+            "reference": result.reference.manifest() if result.reference is not None else [],
             "model": result.scores.model.metadata() | {"transform": None},
             "pseudonymized": pseudonymized,
             "outputs": outputs,

@@ -114,11 +114,12 @@ def _range(start: Decimal, stop: Decimal, step: Decimal, spec: str, name: str) -
 
 
 def _options_class(rule: str):
-    from .rules import RULES
+    from .rules import ALL_RULES
     from .scan import RULE_OPTIONS
 
-    if rule not in RULES:
-        raise ConfigError(f"unknown rule {rule!r}; the rules are: {', '.join(RULES)}")
+    if rule not in ALL_RULES or rule == "ad_identifiers":
+        known = [r for r in ALL_RULES if r != "ad_identifiers"]
+        raise ConfigError(f"unknown rule {rule!r}; the rules are: {', '.join(known)}")
     return RULE_OPTIONS[rule]
 
 
@@ -149,7 +150,7 @@ def rule_options(rule: str, param: str, value, /, *, base_options=None):
 
 
 def sweep(ledger: pa.Table, index, rule: str, param: str, values, /, *, labels=None,
-          base_options=None) -> pa.Table:
+          base_options=None, reference=None) -> pa.Table:
     """Run one rule once per value of one parameter.
 
     Parameters
@@ -170,6 +171,8 @@ def sweep(ledger: pa.Table, index, rule: str, param: str, values, /, *, labels=N
         :func:`flowscan.evaluate.load_account_labels`. A null ``is_positive`` is a negative.
     base_options : options of the rule, or ScanOptions, optional
         The other parameters; the rule's defaults when omitted.
+    reference : Reference, str or Path, optional
+        The reference tables of a human-trafficking pack rule (:mod:`flowscan.reference`).
 
     Returns
     -------
@@ -185,16 +188,21 @@ def sweep(ledger: pa.Table, index, rule: str, param: str, values, /, *, labels=N
         options class refuses (its own message, e.g. "The 'min_counterparties' parameter of
         FanIn must be a positive integer. Got 0 instead.").
     """
-    from .rules import RULES
+    from .reference import Reference, load_reference
+    from .rules import ALL_RULES, PACK
 
     values = list(values)
     if not values:
         raise ConfigError("a sweep needs at least one value")
     options = [rule_options(rule, param, value, base_options=base_options) for value in values]  # all checked first
     positives = _positives(labels, index) if labels is not None else None
+    extra = {}
+    if rule in PACK:
+        extra["reference"] = reference if isinstance(reference, Reference) or reference is None \
+            else load_reference(reference)
     rows = []
     for value, opts in zip(values, options):
-        found = RULES[rule](ledger, index, options=opts).instances
+        found = ALL_RULES[rule](ledger, index, options=opts, **extra).instances
         alerted = pc.unique(found.column("account"))
         row = {"rule": rule, "param": param, "value": str(value), "value_number": _number(param, value),
                "instances": found.num_rows, "accounts": len(alerted), "true_positives": None, "precision": None,

@@ -11,7 +11,7 @@ from flowscan.cli import app
 from flowscan.config import RED_FLAGS, render_toml, rule_source
 from flowscan.errors import ConfigError
 from flowscan.options import ReadOptions
-from flowscan.rules import RULES, FanIn, RapidMovement, Structuring
+from flowscan.rules import ALL_RULES as RULES, FanIn, RapidMovement, Structuring
 from flowscan.rules.fan import FAN_IN_SOURCE
 from flowscan.rules.structuring import ChannelClass
 from flowscan.scan import ScanOptions
@@ -96,7 +96,12 @@ def test_every_option_appears_in_the_output():
     document = tomllib.loads(render_toml())
     assert set(document["rules"]) == {"skip", *RULES}
     assert set(document["rules"]["funnel"]) == {"window", "min_locations", "lag", "withdrawal_channels", "evidence_cap"}
-    assert set(document["score"]) == {"top_features", "max_instances_per_rule", "detector", "fusion", "policy"}  # columns: not set
+    assert set(document["score"]) == {"top_features", "max_instances_per_rule", "detector", "fusion", "policy",
+                                      "profile"}  # columns: not set
+    assert set(document["rules"]["late_night"]) == {"window", "min_count", "min_cities", "min_share", "night_start",
+                                                    "night_end", "evidence_cap"}
+    assert document["rules"]["escort_ads"]["max_amount"] == {"USD": 150, "CAD": 200}
+    assert document["score"]["profile"]["min_indicators"] == 2
     assert document["score"]["fusion"]["weights"]["funnel_account"] == 0.7
     assert document["score"]["policy"] == {"min_score": 0.7}
     assert len(document["rules"]["structuring"]["classes"]) == 3

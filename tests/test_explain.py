@@ -67,7 +67,8 @@ def test_pack_content_matches_the_run(run, top):
     received = sum(r["amount"] for r in txns.values() if r["receiver"] == top["account"] and r["currency"] == "USD")
     assert pack.what["totals"]["received"]["USD"] == major(received, "USD")
     assert [inst["instance_id"] for inst in pack.why] == top["instance_ids"]
-    assert all(inst["source"] and ("FinCEN" in inst["source"] or "FATF" in inst["source"]) for inst in pack.why)
+    published = ("FinCEN", "FATF", "FINTRAC", "watch-list")  # advisories, reports, or the user's ad watch-list
+    assert all(inst["source"] and any(p in inst["source"] for p in published) for inst in pack.why)
     assert {inst["role"] for inst in pack.why} <= {"anchored", "counterparty"}
     assert pack.key_term == KEY_TERM and pack.what["scenarios"] == top["scenarios"]
     data = json.loads(pack.to_json())

@@ -4,6 +4,8 @@ flowscan/fixtures/spec.py, and spec validation."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import tomllib
 from collections import Counter, defaultdict
@@ -15,10 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from flowscan.fixtures.generate import Plan, file_digest, generate, write
+from flowscan.fixtures.generate import REFERENCE_FILES, REFERENCE_HEADERS, Plan, file_digest, generate, write
 from flowscan.fixtures.population import LOOKALIKES
-from flowscan.fixtures.spec import SMALL_SPEC, TYPES, Spec, load_spec
-from flowscan.fixtures.typologies import RANGED_LEGS
+from flowscan.fixtures.spec import INDICATORS, SMALL_SPEC, TRAFFICKING_SPEC, TYPES, Spec, load_spec
+from flowscan.fixtures.typologies import RANGED_LEGS, profile_size
 
 import flowscan
 from flowscan.errors import ConfigError, ConfigTypeError
@@ -566,3 +568,227 @@ def test_write_checks_its_options(tmp_path):
     with pytest.raises(ValueError, match="'chunk_days'"):
         write("small", SEED, tmp_path, chunk_days=0)
     assert not list(tmp_path.iterdir())
+
+
+# -- reference tables ------------------------------------------------------------------------------
+
+
+def _read_reference(path) -> tuple[list[str], list[list[str]]]:
+    data = path.read_bytes()
+    assert b"\r" not in data and data.endswith(b"\n")
+    header, *rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    return header, rows
+
+
+def test_reference_tables_are_written_sorted_and_deterministic(written):
+    a, again, b = written["a"], written["a_again"], written["b"]
+    for name, relative in REFERENCE_FILES.items():
+        assert a[name] == a["ledger"].parent / relative and a[name].parent.name == "reference"
+        header, rows = _read_reference(a[name])
+        assert tuple(header) == REFERENCE_HEADERS[name]
+        assert rows and all(len(r) == len(header) for r in rows)
+        assert rows == sorted(rows) and len({r[0] for r in rows}) == len(rows)
+        assert a[name].read_bytes() == again[name].read_bytes(), name
+    assert a["locations"].read_bytes() == b["locations"].read_bytes()  # the places do not depend on the seed
+    assert a["ad_merchants"].read_bytes() != b["ad_merchants"].read_bytes()  # account numbers do
+    assert not [p for p in a["ledger"].parent.rglob("*.tmp")]
+
+
+def test_reference_tables_describe_the_ledger(written, spec):
+    ledger = pq.read_table(written["a"]["ledger"])
+    _, locations = _read_reference(written["a"]["locations"])
+    by_location = {r[0]: r for r in locations}
+    assert set(pc.drop_null(ledger.column("location")).to_pylist()) <= set(by_location)
+    assert set(by_location) == {c for r in spec.population.regions for c in r.cities}
+    for region in spec.population.regions:
+        for city in region.cities:
+            assert by_location[city] == [city, region.zone, city, region.name, "US"]
+    assert '"New York, NY",America/New_York,"New York, NY",northeast,US\n' in written["a"]["locations"].read_text()
+
+    _, ads = _read_reference(written["a"]["ad_merchants"])
+    ad_accounts = {r[0] for r in ads}
+    assert len(ads) == spec.population.ad_sites and {r[1] for r in ads} == {
+        f"ad site {i}" for i in range(1, spec.population.ad_sites + 1)}
+    ad_rows = ledger.filter(pc.equal(ledger.column("mcc"), "7311"))
+    assert set(ad_rows.column("receiver").to_pylist()) == ad_accounts  # every ad-site receiver, and only them
+
+    _, payroll = _read_reference(written["a"]["payroll_originators"])
+    plan = Plan(spec, SEED)
+    processors = {plan.account_ids[i].as_py() for i in range(plan.pop.processor0, plan.pop.merchant0)}
+    assert {r[0] for r in payroll} == processors
+    wages = ledger.filter(pc.equal(ledger.column("channel_raw"), "ACH PAYROLL"))
+    assert processors <= set(wages.column("sender").to_pylist())
+    assert {k: v.read_bytes() for k, v in written["a"].items() if k in REFERENCE_FILES} == plan.reference_csv()
+
+
+def test_lodging_merchants_are_labelled_lookalikes(small, spec):
+    ledger, labels = small
+    look = dict(zip(labels.accounts.column("account").to_pylist(), labels.accounts.column("lookalike").to_pylist()))
+    hotels = set(ledger.filter(pc.equal(ledger.column("mcc"), "7011")).column("receiver").to_pylist())
+    assert {look[h] for h in hotels} == {"hotel_chain", "motel"}
+    n_cities = sum(len(r.cities) for r in spec.population.regions)
+    roles = Counter(look.values())
+    assert roles["hotel_chain"] == 1 and roles["motel"] == n_cities
+
+
+# -- trafficking profiles ---------------------------------------------------------------------------
+
+LEG_OF = {"escort_ads": "ad", "motel_hopping": "stay", "late_night_atm": "atm", "prepaid_loads": "load"}
+
+
+def _profile_document(*tables) -> dict:
+    document = _document()
+    document["typology"] = [{"type": "trafficking_profile", **t} for t in tables]
+    return document
+
+
+PROFILE_TABLES = (
+    {"count": 4},
+    {"count": 6, "camouflage": 0.7, "accounts": {"min": 2, "max": 2}},
+    {"count": 3, "camouflage": 1.0, "indicators": ["prepaid_loads", "escort_ads", "late_night_atm"]},
+    {"count": 2, "camouflage": 0.5, "indicators": ["motel_hopping", "prepaid_loads"], "min_indicators": 1,
+     "events": {"min": 3, "max": 4}, "amount": {"min": 50, "max": 150}},
+)
+
+
+@pytest.fixture(scope="module")
+def profiles():
+    profile_spec = Spec.from_dict(_profile_document(*PROFILE_TABLES))
+    ledger, labels = generate(profile_spec, SEED)
+    return profile_spec, ledger, labels
+
+
+def test_profile_spec_keys_and_parts():
+    spec = Spec.from_dict(_profile_document(*PROFILE_TABLES))
+    default, camouflaged, three, two = spec.typologies
+    assert default.indicators == INDICATORS and default.min_indicators == 2
+    assert [p.type for p in default.parts] == list(INDICATORS)
+    for part in default.parts:  # each indicator with its own type's default ranges
+        alone = Spec.from_dict(_broken("typology", [{"type": part.type, "count": 1}])).typologies[0]
+        assert (part.amount, part.events, part.camouflage, part.period) == (alone.amount, alone.events, 0.0,
+                                                                            default.period)
+    assert (default.amount.min, default.amount.max) == (300, 80000)  # the envelope, minor units
+    assert three.indicators == ("escort_ads", "late_night_atm", "prepaid_loads")  # INDICATORS order
+    assert [(p.amount.min, p.amount.max) for p in two.parts] == [(5000, 15000), (5000, 15000)]
+    assert all((p.events.min, p.events.max) == (3, 4) for p in two.parts)
+    assert all(p.camouflage == 0.7 for p in camouflaged.parts)
+
+
+def test_profile_size_follows_its_definition():
+    rng = np.random.default_rng(1)
+    assert {profile_size(rng, 4, 2, 0.0) for _ in range(200)} == {4}
+    for c in (0.3, 0.7, 1.0):
+        draws = Counter(profile_size(rng, 4, 2, c) for _ in range(30000))
+        assert set(draws) == {2, 3, 4}
+        for k, expected in ((2, c / 3), (3, c / 3), (4, 1 - c + c / 3)):
+            assert abs(draws[k] / 30000 - expected) < 0.015, (c, k, draws)
+
+
+def test_trafficking_profiles_combine_single_indicators(profiles, zone_of_city):
+    spec, ledger, labels = profiles
+    instances = labels.instances.to_pylist()
+    mask = pc.is_valid(labels.transactions.column("instance_id"))
+    rows_of = defaultdict(list)
+    for row, label in zip(ledger.filter(mask).to_pylist(), labels.transactions.filter(mask).to_pylist()):
+        assert label["typology"] == "trafficking_profile"
+        rows_of[label["instance_id"]].append({**row, "leg": label["leg"]})
+    shown_sizes = defaultdict(list)
+    for inst in instances:
+        t = spec.typologies[inst["table"]]
+        assert inst["typology"] == "trafficking_profile" and inst["camouflage"] == t.camouflage
+        assert t.accounts.min <= len(inst["accounts"]) <= t.accounts.max
+        rows = rows_of[inst["instance_id"]]
+        assert [r["txn_id"] for r in rows] == inst["txn_ids"]
+        assert all(inst["start"] <= r["timestamp"] < inst["end"] for r in rows)
+        parts = {p.type: p for p in t.parts}
+        for member in inst["accounts"]:
+            mine = [r for r in rows if member in (r["sender"], r["receiver"])]
+            shown = {ind for ind in t.indicators if any(r["leg"] == LEG_OF[ind] for r in mine)}
+            assert {r["leg"] for r in mine} == {LEG_OF[ind] for ind in shown}  # legs keep their names
+            assert t.min_indicators <= len(shown) <= len(t.indicators), (inst["instance_id"], shown)
+            if t.camouflage == 0:
+                assert shown == set(t.indicators)
+            shown_sizes[inst["table"]].append(len(shown))
+            member_inst = {**inst, "accounts": [member]}
+            for ind in shown:
+                part = parts[ind]
+                legs = [r for r in mine if r["leg"] == LEG_OF[ind]]
+                assert all(part.amount.min <= r["amount"] <= part.amount.max for r in legs), ind
+                globals()[f"_check_{ind}"](part, member_inst, legs, zone_of_city)
+            for r in mine:
+                if r["leg"] == "stay":
+                    assert r["mcc"] == "7011" and r["channel_raw"] == "POS"
+                elif r["leg"] == "load":
+                    assert r["mcc"] == "6540"
+                elif r["leg"] == "ad":
+                    assert r["mcc"] == "7311" and r["channel_raw"] == "ECOM"
+            stays = [r for r in mine if r["leg"] == "stay"]
+            if stays:  # distinct cities, none of them home
+                assert len({r["location"] for r in stays}) >= min(3, len(stays))
+    assert min(shown_sizes[1] + shown_sizes[2]) < max(shown_sizes[1] + shown_sizes[2])  # camouflage varies k
+
+    accounts = {r["account"]: r for r in labels.accounts.to_pylist()}
+    members = {a for i in instances for a in i["accounts"]}
+    for a in members:
+        assert accounts[a]["typologies"] == ["trafficking_profile"] and accounts[a]["kind"] == "person"
+        assert accounts[a]["lookalike"] is None
+    assert {a for a, r in accounts.items() if r["is_suspicious"]} == members
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "error"),
+    [
+        ({"indicators": "escort_ads"}, "typology[0].indicators", ConfigTypeError),
+        ({"indicators": ["escort_ads", 3]}, "typology[0].indicators", ConfigTypeError),
+        ({"indicators": []}, "typology[0].indicators", ConfigError),
+        ({"indicators": ["escort_ads", "smurfing"]}, "typology[0].indicators", ConfigError),
+        ({"indicators": ["structuring", "escort_ads"]}, "typology[0].indicators", ConfigError),
+        ({"indicators": ["escort_ads", "escort_ads"]}, "typology[0].indicators", ConfigError),
+        ({"min_indicators": 0}, "typology[0].min_indicators", ConfigError),
+        ({"min_indicators": 5}, "typology[0].min_indicators", ConfigError),
+        ({"min_indicators": "two"}, "typology[0].min_indicators", ConfigTypeError),
+        ({"min_indicators": True}, "typology[0].min_indicators", ConfigTypeError),
+        ({"indicators": ["escort_ads", "prepaid_loads"], "min_indicators": 3}, "typology[0].min_indicators",
+         ConfigError),
+        ({"amount": {"min": 900, "max": 1000}}, "typology[0].amount", ConfigError),
+        ({"amount": {"min": 4, "max": 5}, "indicators": ["escort_ads", "prepaid_loads"]}, "typology[0].amount",
+         ConfigError),
+        ({"period": {"min": 3, "max": 10}}, "typology[0].period.min", ConfigError),
+        ({"period": {"min": 6, "max": 10}, "events": {"min": 3, "max": 9}}, "typology[0].events.max", ConfigError),
+        ({"period": 40}, "typology[0].period", ConfigError),
+        ({"senders": 3}, "typology[0].senders", ConfigError),
+    ],
+)
+def test_profile_spec_errors_name_the_key(table, key, error):
+    with pytest.raises(error, match=re.escape(f"'{key}'")):
+        Spec.from_dict(_profile_document({"count": 1, **table}))
+
+
+def test_indicator_keys_belong_to_trafficking_profile_only():
+    with pytest.raises(ConfigError, match=re.escape("'typology[0].min_indicators'")):
+        Spec.from_dict(_broken("typology", [{"type": "escort_ads", "count": 1, "min_indicators": 2}]))
+    with pytest.raises(ConfigError, match=re.escape("'typology[0].indicators'")):
+        Spec.from_dict(_broken("typology", [{"type": "motel_hopping", "count": 1, "indicators": ["escort_ads"]}]))
+
+
+def test_trafficking_spec_parses_and_generates(tmp_path):
+    spec = load_spec("trafficking")
+    assert load_spec(TRAFFICKING_SPEC) == spec
+    assert spec.population.accounts == 5000 and spec.population.days == 61
+    paths = write(spec, 1, tmp_path)
+    instances = pq.read_table(paths["instances"]).to_pylist()
+    tables = Counter((i["typology"], i["camouflage"]) for i in instances)
+    assert tables == {("trafficking_profile", 0.0): 8, ("trafficking_profile", 0.7): 8, ("pooled_wages", 0.0): 3,
+                      ("cash_no_payroll", 0.0): 3, ("funnel", 0.0): 3, ("structuring", 0.0): 3}
+    accounts = pq.read_table(paths["accounts_labels"])
+    roles = Counter(pc.drop_null(accounts.column("lookalike")).to_pylist())
+    persons = pc.sum(pc.equal(accounts.column("kind"), "person")).as_py()
+    assert 0.02 <= roles["traveller"] / persons <= 0.04 and 0.065 <= roles["late_shift"] / persons <= 0.095
+    assert roles["near_threshold_cash_business"] > 0
+    ledger = pq.read_table(paths["ledger"], columns=["location", "receiver", "mcc"])
+    assert 300_000 <= ledger.num_rows <= 600_000
+    _, locations = _read_reference(paths["locations"])
+    assert set(pc.unique(pc.drop_null(ledger.column("location"))).to_pylist()) <= {r[0] for r in locations}
+    _, ads = _read_reference(paths["ad_merchants"])
+    ad_rows = ledger.filter(pc.equal(ledger.column("mcc"), "7311"))
+    assert set(pc.unique(ad_rows.column("receiver")).to_pylist()) == {r[0] for r in ads}

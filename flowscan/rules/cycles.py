@@ -6,7 +6,9 @@ through intermediaries described in FATF/APG "Financial Flows from Human Traffic
 
 Definitions
 -----------
-*Edges.* Only transfers between two known, different accounts are edges: a row with a null
+*Edges.* Only transfers between two known, different accounts are edges (payments to
+merchants, rows with a merchant category code, only with ``merchant_payments``: a purchase
+ends a chain; see :mod:`flowscan.rules.transfers`): a row with a null
 sender or receiver (cash, or an account outside the bank) and a self-transfer never take part
 in a cycle.
 
@@ -67,6 +69,7 @@ from .. import params
 from ..errors import ConfigError
 from ..index import AccountIndex
 from ..kernels import cycles as kernel
+from . import transfers
 from .flows import _at_least, _edges, _pair_index, _share, tolerance_ppm
 from .instances import Found, Reason, RuleResult, offsets_from_counts
 
@@ -96,6 +99,9 @@ class Cycles:
         when it needs more it stops and counts as truncated.
     evidence_cap : int, default 50
         Transfers listed per cycle; the rest are counted in ``n_evidence_total``.
+    merchant_payments : bool, default False
+        Count payments to merchants (rows with a merchant category code) as edges; by default
+        a purchase ends a chain of transfers and is left out (:mod:`flowscan.rules.transfers`).
     """
 
     min_hops: int = 3
@@ -104,6 +110,7 @@ class Cycles:
     tolerance: float = 0.2
     max_paths_per_start: int = 10_000
     evidence_cap: int = 50
+    merchant_payments: bool = False
 
     def __post_init__(self):
         owner = "Cycles"
@@ -116,6 +123,7 @@ class Cycles:
         params.share(owner, "tolerance", self.tolerance)
         params.positive_int(owner, "max_paths_per_start", self.max_paths_per_start)
         params.positive_int(owner, "evidence_cap", self.evidence_cap)
+        transfers.check(owner, self.merchant_payments)
 
     @property
     def window_seconds(self) -> int:
@@ -142,7 +150,7 @@ def cycles(ledger: pa.Table, index: AccountIndex, /, *, options: Cycles | None =
         receiver, and self-transfers, are not edges and are never part of a cycle.
     """
     options = options or Cycles()
-    ts, amount, currency, edge = _edges(ledger, index)
+    ts, amount, currency, edge = _edges(ledger, index, options.merchant_payments)
     window = params.format_duration(options.window_seconds)
     rows = index.by_sender.rows
     pair_offsets, pair_receiver, pair_row_offsets, pair_rows, _ = _pair_index(index, edge)

@@ -18,7 +18,8 @@ first row after the window's last row, so the instances of one account and rule 
 when it does not fire, the next anchor is the next row.
 
 Fan-in (rule code ``fan_in.<W>``, one per window length). For each receiving account, its
-*incoming rows with a known sender*, in time order. A null sender (a cash deposit, or money
+*incoming rows with a known sender*, in time order (with ``merchant_payments`` False, rows
+with a merchant category code are left out; see :mod:`flowscan.rules.transfers`). A null sender (a cash deposit, or money
 from outside the bank) is left out: it is neither a row of the window nor a sender. A
 self-transfer counts the account itself as one sender. ``D`` is the number of distinct senders
 among the window's rows. An instance fires when ``D >= min_counterparties``. Reasons:
@@ -84,6 +85,7 @@ from .. import params
 from ..index import CSR, AccountIndex, dictionary_codes, factorize
 from ..kernels import fan as kernel
 from ..schema import CHANNELS
+from . import transfers
 from .instances import Found, Reason, RuleResult, offsets_from_counts
 
 FAN_IN_SOURCE = "FinCEN FIN-2014-A008; FinCEN FIN-2020-A008 (many apparently unrelated senders paying one beneficiary)"
@@ -117,17 +119,22 @@ class FanIn:
         Distinct senders needed in one window.
     evidence_cap : int, default 50
         Rows listed per instance; the rest are counted in ``n_evidence_total``.
+    merchant_payments : bool, default True
+        Count payments to merchants (rows with a merchant category code) like any transfer;
+        False leaves them out (:mod:`flowscan.rules.transfers`).
     """
 
     windows: tuple = ("7d", "30d")
     min_counterparties: int = 10
     evidence_cap: int = 50
+    merchant_payments: bool = True
 
     def __post_init__(self):
         owner = type(self).__name__
         object.__setattr__(self, "windows", _windows(owner, self.windows))
         params.positive_int(owner, "min_counterparties", self.min_counterparties)
         params.positive_int(owner, "evidence_cap", self.evidence_cap)
+        transfers.check(owner, self.merchant_payments)
 
     @property
     def window_seconds(self) -> tuple[int, ...]:
@@ -245,7 +252,7 @@ def _fan(ledger, index, options, side) -> RuleResult:
     amount = np.ascontiguousarray(ledger.column("amount").to_numpy(), dtype=np.int64)
     view = index.by_receiver if side == "in" else index.by_sender
     counterparty = (index.sender if side == "in" else index.receiver).astype(np.int64)
-    offsets, rows = _subset(view, counterparty >= 0)
+    offsets, rows = _subset(view, (counterparty >= 0) & transfers.transfer_rows(ledger, options.merchant_payments))
     local, n_distinct = kernel.local_codes(offsets, np.ascontiguousarray(counterparty[rows]))
     found = []
     features = {"account": index.accounts}

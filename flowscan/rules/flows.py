@@ -8,7 +8,9 @@ intermediaries described in FATF/APG "Financial Flows from Human Trafficking" (2
 Definitions
 -----------
 *Edges.* Only transfers between two known, different accounts are edges: a row with a null
-sender or receiver (cash, or an account outside the bank) and a self-transfer take no part.
+sender or receiver (cash, or an account outside the bank) and a self-transfer take no part,
+nor does a payment to a merchant (a row with a merchant category code) unless
+``merchant_payments`` (:mod:`flowscan.rules.transfers`).
 Each currency is scanned on its own (amounts in different minor units cannot be added
 exactly): every transfer of an instance has the same currency, and the rule runs once per
 currency present among the edges, with the same rule code.
@@ -93,6 +95,7 @@ from .. import params
 from ..currency import CURRENCIES
 from ..index import AccountIndex, dictionary_codes
 from ..kernels import flows as kernel
+from . import transfers
 from .instances import Found, Reason, RuleResult, offsets_from_counts
 
 SOURCE = ("IBM AMLSim / AMLworld typologies (scatter-gather, gather-scatter); "
@@ -130,6 +133,9 @@ class ScatterGather:
         counts as truncated. At least ``min_intermediaries``.
     evidence_cap : int, default 50
         Transfers listed per instance; the rest are counted in ``n_evidence_total``.
+    merchant_payments : bool, default False
+        Count payments to merchants (rows with a merchant category code) as edges; by default
+        a purchase ends a chain of transfers and is left out (:mod:`flowscan.rules.transfers`).
     """
 
     window: str | int = "30d"
@@ -137,6 +143,7 @@ class ScatterGather:
     tolerance: float = 0.2
     max_fanout: int = 200
     evidence_cap: int = 50
+    merchant_payments: bool = False
 
     def __post_init__(self):
         owner = "ScatterGather"
@@ -146,6 +153,7 @@ class ScatterGather:
         _at_least(owner, "max_fanout", self.max_fanout, self.min_intermediaries,
                   f"min_intermediaries ({self.min_intermediaries})")
         params.positive_int(owner, "evidence_cap", self.evidence_cap)
+        transfers.check(owner, self.merchant_payments)
 
     @property
     def window_seconds(self) -> int:
@@ -175,6 +183,9 @@ class GatherScatter:
         truncated. At least ``min_sources`` and ``min_destinations``.
     evidence_cap : int, default 50
         Transfers listed per instance; the rest are counted in ``n_evidence_total``.
+    merchant_payments : bool, default False
+        Count payments to merchants (rows with a merchant category code) as edges; by default
+        a purchase ends a chain of transfers and is left out (:mod:`flowscan.rules.transfers`).
     """
 
     window: str | int = "30d"
@@ -183,6 +194,7 @@ class GatherScatter:
     tolerance: float = 0.2
     max_degree: int = 500
     evidence_cap: int = 50
+    merchant_payments: bool = False
 
     def __post_init__(self):
         owner = "GatherScatter"
@@ -194,6 +206,7 @@ class GatherScatter:
         _at_least(owner, "max_degree", self.max_degree, floor,
                   f"min_sources and min_destinations ({floor})")
         params.positive_int(owner, "evidence_cap", self.evidence_cap)
+        transfers.check(owner, self.merchant_payments)
 
     @property
     def window_seconds(self) -> int:
@@ -204,12 +217,13 @@ class GatherScatter:
         return f"gather_scatter.{params.format_duration(self.window_seconds)}"
 
 
-def _edges(ledger: pa.Table, index: AccountIndex):
+def _edges(ledger: pa.Table, index: AccountIndex, merchant_payments: bool = False):
     """Timestamps, amounts, currency codes and the edge mask of a canonical ledger."""
     ts = ledger.column("timestamp").cast(pa.int64()).to_numpy()
     amount = ledger.column("amount").to_numpy()
     currency = dictionary_codes(ledger.column("currency"), CURRENCIES)
-    edge = (index.sender >= 0) & (index.receiver >= 0) & (index.sender != index.receiver)
+    edge = ((index.sender >= 0) & (index.receiver >= 0) & (index.sender != index.receiver)
+            & transfers.transfer_rows(ledger, merchant_payments))
     return ts, amount, currency, edge
 
 
@@ -278,7 +292,7 @@ def scatter_gather(ledger: pa.Table, index: AccountIndex, /, *, options: Scatter
         receiver, and self-transfers, are not edges and are never part of an instance.
     """
     options = options or ScatterGather()
-    ts, amount, currency, edge = _edges(ledger, index)
+    ts, amount, currency, edge = _edges(ledger, index, options.merchant_payments)
     rule = options.rule
     window_us = options.window_seconds * 1_000_000
     tol = tolerance_ppm(options.tolerance)
@@ -338,7 +352,7 @@ def gather_scatter(ledger: pa.Table, index: AccountIndex, /, *, options: GatherS
         self-transfers, are not edges and are never part of an instance.
     """
     options = options or GatherScatter()
-    ts, amount, currency, edge = _edges(ledger, index)
+    ts, amount, currency, edge = _edges(ledger, index, options.merchant_payments)
     rule = options.rule
     window_us = options.window_seconds * 1_000_000
     tol = tolerance_ppm(options.tolerance)

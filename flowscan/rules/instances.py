@@ -86,7 +86,8 @@ class Reason:
     ``observed`` is an array (one value per instance); ``threshold`` a scalar, an array, or
     None for an observation that is shown but tested against nothing (``op`` "info"); it is
     null in the table then, never NaN, so results compare equal with ``Table.equals``.
-    ``unit`` is one of: count, minor (minor units of the instance's currency), seconds, share.
+    ``unit`` is one of: count, minor (minor units of the instance's currency), seconds, share,
+    score (a dimensionless statistic such as a robust z-score).
     """
 
     name: str

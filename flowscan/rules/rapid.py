@@ -9,7 +9,9 @@ Definition. Each account is matched per currency, separately: a lot in one curre
 pays an outflow in another.
 
 - *Inflows* are the rows the account receives, cash deposits (null sender) included;
-  *outflows* the rows it sends, cash withdrawals (null receiver) included. A self-transfer
+  *outflows* the rows it sends, cash withdrawals (null receiver) included; with
+  ``merchant_payments`` False, rows with a merchant category code are neither
+  (:mod:`flowscan.rules.transfers`). A self-transfer
   (sender equal to receiver) is neither. A null account (cash, or outside the bank) is
   never scanned itself.
 - The inflows and outflows of one currency are walked in ledger order (timestamp, then
@@ -71,6 +73,8 @@ from ..currency import CURRENCIES
 from ..index import AccountIndex, dictionary_codes
 from ..kernels import rapid as kernel
 from ..schema import CHANNELS
+from . import transfers
+from .fan import _subset
 from .instances import Found, Reason, RuleResult, offsets_from_counts
 
 SOURCE = "FinCEN FIN-2014-A008; FATF/APG Financial Flows from Human Trafficking (2018)"
@@ -98,6 +102,9 @@ class RapidMovement:
     max_lots : int, default 100_000
         Open lots kept per account and currency; beyond it the oldest is dropped and the
         account is marked ``rapid_truncated``.
+    merchant_payments : bool, default True
+        Count payments to merchants (rows with a merchant category code) like any transfer;
+        False leaves them out (:mod:`flowscan.rules.transfers`).
     """
 
     horizons: tuple = ("24h", "72h")
@@ -105,6 +112,7 @@ class RapidMovement:
     min_amount: Mapping[str, int | str] = dataclasses.field(default_factory=lambda: {"USD": 1000})
     evidence_cap: int = 50
     max_lots: int = 100_000
+    merchant_payments: bool = True
 
     def __post_init__(self):
         owner = "RapidMovement"
@@ -124,6 +132,7 @@ class RapidMovement:
         object.__setattr__(self, "min_amount", MappingProxyType(dict(self.min_amount)))
         params.positive_int(owner, "evidence_cap", self.evidence_cap)
         params.positive_int(owner, "max_lots", self.max_lots)
+        transfers.check(owner, self.merchant_payments)
 
     @property
     def horizon_seconds(self) -> tuple[int, ...]:
@@ -170,7 +179,10 @@ def rapid_movement(ledger: pa.Table, index: AccountIndex, /, *,
         min_amount[CURRENCIES.index(code)] = minor
     seconds = options.horizon_seconds
     horizons_us = np.array([s * 1_000_000 for s in seconds], dtype=np.int64)
-    args = (index.by_receiver.offsets, index.by_receiver.rows, index.by_sender.offsets, index.by_sender.rows,
+    keep = transfers.transfer_rows(ledger, options.merchant_payments)
+    in_offsets, in_rows = _subset(index.by_receiver, keep)
+    out_offsets, out_rows = _subset(index.by_sender, keep)
+    args = (in_offsets, in_rows, out_offsets, out_rows,
             index.sender, index.receiver, ts, amount, currency, is_cash, is_wire, min_amount, horizons_us,
             options.min_share_ppm, options.evidence_cap, options.max_lots)
     n_inst, n_ev, share, hold, in_out, balance, truncated = kernel.rapid_count(*args)

@@ -8,11 +8,12 @@ The data flow: :func:`feature_table` (per-account features, no labels) ->
 
 from .detectors import DETECTORS, Detector, FittedDetector
 from .fusion import TRAFFICKING, WEIGHTS, AlertPolicy, Fusion
+from .profile import Profile
 from .scorer import Model, ScoreOptions, Scores, fit_model, load_model, save_model, score_accounts
 from .table import Transform, feature_columns, feature_table
 
 __all__ = [
     "DETECTORS", "TRAFFICKING", "WEIGHTS", "AlertPolicy", "Detector", "FittedDetector", "Fusion", "Model",
-    "ScoreOptions", "Scores", "Transform", "feature_columns", "feature_table", "fit_model", "load_model",
+    "Profile", "ScoreOptions", "Scores", "Transform", "feature_columns", "feature_table", "fit_model", "load_model",
     "save_model", "score_accounts",
 ]

@@ -29,9 +29,14 @@ alone gives at least ``w``. Ties in risk are broken by the anomaly score, then b
 so ranks are a total, deterministic order.
 
 Typologies tagged as human trafficking (:data:`TRAFFICKING`) are the red flags of FinCEN's
-human-trafficking advisories (FIN-2014-A008, FIN-2020-A008) and FATF/APG 2018: structuring,
-funnel accounts, rapid pass-through, many unrelated senders. The other graph typologies
-(cycles, scatter-gather, gather-scatter, fan-out) are laundering layering patterns in general.
+human-trafficking advisories (FIN-2014-A008, FIN-2020-A008), FATF/APG 2018 and FINTRAC's
+Project PROTECT: structuring, funnel accounts, rapid pass-through, many unrelated senders, and
+the merchant, place and time indicators of the rule pack (see :mod:`flowscan.typologies`).
+The other graph typologies (cycles, scatter-gather, gather-scatter, fan-out) are laundering
+layering patterns in general. Accounts showing several trafficking indicators at once get the
+trafficking-profile term on top (:mod:`flowscan.score.profile`):
+
+``risk = 1 - (1 - rule_score) * (1 - anomaly_weight * anomaly_pct) * (1 - profile_weight * profile)``
 
 Alert policy (:class:`AlertPolicy`): accounts are alerted by rank (``top_k``) or by risk
 (``min_score``), optionally capped at a share of the accounts (``contamination``); a share alone
@@ -49,6 +54,7 @@ import numpy as np
 
 from .. import params
 from ..errors import ConfigError
+from ..typologies import HUMAN_TRAFFICKING
 
 WEIGHTS = MappingProxyType({
     "structuring": 0.6,
@@ -59,11 +65,24 @@ WEIGHTS = MappingProxyType({
     "scatter_gather": 0.5,
     "gather_scatter": 0.4,
     "cycle": 0.6,
+    # the human-trafficking rule pack: weak signals alone (Polaris: "no single red flag"), strong
+    # together through the trafficking-profile score (flowscan.score.profile)
+    "escort_advertising": 0.3,
+    "lodging_travel": 0.1,
+    "late_night_cash": 0.1,
+    "travel_burst": 0.1,
+    "living_costs": 0.1,
+    "prepaid_virtual": 0.15,
+    "cash_no_payroll": 0.5,
+    "pooled_wages": 0.6,
+    "domestic_to_foreign": 0.5,
+    "ad_identifier": 0.6,
 })
 """Default weight of each typology in the rule score."""
 
-TRAFFICKING = ("structuring", "funnel_account", "rapid_movement", "fan_in")
-"""Typologies tagged as human-trafficking indicators (FIN-2014-A008, FIN-2020-A008, FATF/APG 2018)."""
+TRAFFICKING = HUMAN_TRAFFICKING
+"""Typologies tagged as human-trafficking indicators (FIN-2014-A008, FIN-2020-A008, FATF/APG 2018,
+FINTRAC Project PROTECT): :data:`flowscan.typologies.HUMAN_TRAFFICKING`."""
 
 FINCEN_KEY_TERM = "HUMAN TRAFFICKING FIN-2020-A008"
 """The key term FinCEN asks filers to put in a SAR narrative on this activity."""

@@ -8,12 +8,15 @@ and returns :class:`Scores`, three Arrow tables an analyst reads:
     (the fused risk in [0, 1]), ``rule_score``, ``anomaly_score`` (the detector's raw score),
     ``anomaly_pct``, ``alerted``, ``typologies`` (anchored at the account), ``member_of``
     (typologies whose evidence names it as a counterparty), ``n_instances``, ``trafficking``,
-    then every column of the feature table (raw values, before any transform).
+    ``trafficking_profile`` and ``profile_indicators``, then every column of the feature table (raw values, before any transform).
 ``alerts``
     One row per alerted account in rank order: a deterministic ``alert_id``, ``account``,
     ``rank``, ``score``, ``rule_score``, ``anomaly_pct``, ``scenarios`` (rule codes of the
     instances anchored at the account), ``typologies``, ``trafficking`` (with
     ``trafficking_typologies`` and FinCEN's key term where it applies), ``window_start`` and
+    ``fincen_typologies`` and ``red_flags`` (the FIN-2020-A008 typologies and the red-flag rows
+    of its typologies, :mod:`flowscan.typologies`), ``trafficking_profile`` and
+    ``profile_indicators`` (:mod:`flowscan.score.profile`), ``window_start`` and
     ``window_end`` (the span of the account's instances; null for an alert raised by the
     anomaly score alone), ``reasons`` (rule, instance, parameter, operator, observed value,
     threshold, unit), ``instance_ids`` and ``top_features`` (the features that pushed the
@@ -48,7 +51,9 @@ from ..rules import EVIDENCE_SCHEMA, INSTANCE_SCHEMA, RuleResult
 from ..rules.instances import REASON_TYPE
 from ..schema import TIMESTAMP_TYPE
 from .detectors import Detector, FittedDetector
+from ..typologies import TYPOLOGIES, fincen_typologies, red_flags
 from .fusion import FINCEN_KEY_TERM, AlertPolicy, Fusion, rank_order, risk_scores, rule_scores
+from .profile import Profile, profiles
 from .table import Transform, feature_table
 
 MODEL_FORMAT = 2  # 2: degenerate fits and mid-rank percentiles
@@ -72,6 +77,8 @@ class ScoreOptions:
         Instances listed per rule code in an alert (its reasons, instance ids and evidence);
         ``n_instances_total`` counts them all. A merchant's weekly fan-out must not make an
         alert of thousands of reasons.
+    profile : Profile
+        The trafficking-profile score (:mod:`flowscan.score.profile`).
     """
 
     detector: Detector = dataclasses.field(default_factory=Detector)
@@ -80,9 +87,10 @@ class ScoreOptions:
     columns: tuple[str, ...] | None = None
     top_features: int = 5
     max_instances_per_rule: int = 20
+    profile: Profile = dataclasses.field(default_factory=Profile)
 
     def __post_init__(self):
-        for name, cls in (("detector", Detector), ("fusion", Fusion), ("policy", AlertPolicy)):
+        for name, cls in (("detector", Detector), ("fusion", Fusion), ("policy", AlertPolicy), ("profile", Profile)):
             if not isinstance(getattr(self, name), cls):
                 raise ConfigError(f"The '{name}' parameter of ScoreOptions must be a {cls.__name__}. "
                                   f"Got {type(getattr(self, name)).__name__} instead.")
@@ -98,7 +106,8 @@ class ScoreOptions:
     def to_dict(self) -> dict:
         return {"detector": self.detector.to_dict(), "fusion": self.fusion.to_dict(),
                 "policy": self.policy.to_dict(), "columns": None if self.columns is None else list(self.columns),
-                "top_features": self.top_features, "max_instances_per_rule": self.max_instances_per_rule}
+                "top_features": self.top_features, "max_instances_per_rule": self.max_instances_per_rule,
+                "profile": self.profile.to_dict()}
 
 
 @dataclasses.dataclass
@@ -173,7 +182,12 @@ def _codes(index: AccountIndex, ids: pa.Array) -> np.ndarray:
 
 def _hits(index: AccountIndex, instances: pa.Table, evidence: pa.Table):
     """Per typology, which accounts anchor an instance of it, and which are named as a
-    counterparty (sender or receiver of an evidence row other than the instance's account)."""
+    counterparty (sender or receiver of an evidence row other than the instance's account).
+
+    Counterparties count only for typologies whose counterparties take part in the pattern
+    (:attr:`flowscan.typologies.Typology.counterparties`): the smurfs of a funnel account, the
+    intermediaries of a scatter-gather. The employers paying pooled wages, the ad sites and
+    hotels paid by a victim's account are not implicated by it."""
     n = index.n_accounts
     anchored: dict[str, np.ndarray] = {}
     members: dict[str, np.ndarray] = {}
@@ -201,6 +215,8 @@ def _hits(index: AccountIndex, instances: pa.Table, evidence: pa.Table):
         party = party.fill_null(-1).to_numpy(zero_copy_only=False)
         keep = valid & (party != owner_code)
         for k, typology in enumerate(names):
+            if typology in TYPOLOGIES and not TYPOLOGIES[typology].counterparties:
+                continue
             chosen = keep & (owner_typology == k)
             if chosen.any():
                 mask = members.setdefault(typology, np.zeros(n, dtype=bool))
@@ -236,6 +252,10 @@ ALERT_SCHEMA = pa.schema([
     pa.field("trafficking", pa.bool_(), nullable=False),
     pa.field("trafficking_typologies", pa.list_(pa.string()), nullable=False),
     pa.field("key_term", pa.string()),
+    pa.field("fincen_typologies", pa.list_(pa.string()), nullable=False),
+    pa.field("red_flags", pa.list_(pa.int64()), nullable=False),
+    pa.field("trafficking_profile", pa.float64(), nullable=False),
+    pa.field("profile_indicators", pa.list_(pa.string()), nullable=False),
     pa.field("window_start", TIMESTAMP_TYPE),
     pa.field("window_end", TIMESTAMP_TYPE),
     pa.field("reasons", pa.list_(ALERT_REASON_TYPE), nullable=False),
@@ -294,7 +314,8 @@ def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, 
     evidence = _concat([r.evidence for _, r in sorted(results.items())], EVIDENCE_SCHEMA)
     anchored, members = _hits(index, instances, evidence)
     rule_score = rule_scores(n, anchored, members, options.fusion)
-    risk = risk_scores(rule_score, anomaly_pct, options.fusion)
+    profile, indicators = profiles(n, anchored, options.profile)
+    risk = 1.0 - (1.0 - risk_scores(rule_score, anomaly_pct, options.fusion)) * (1.0 - options.profile.weight * profile)
     order = rank_order(risk, anomaly)
     ranks = np.empty(n, dtype=np.int64)
     ranks[order] = np.arange(1, n + 1)
@@ -320,6 +341,8 @@ def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, 
         "member_of": pa.array(member_lists, pa.list_(pa.string())),
         "n_instances": n_instances,
         "trafficking": is_trafficking,
+        "trafficking_profile": profile,
+        "profile_indicators": pa.array(indicators, pa.list_(pa.string())),
     })
     for field in table.schema:
         if field.name != "account":
@@ -327,12 +350,13 @@ def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, 
     accounts = head.take(take)
 
     alerts, alert_evidence = _alerts(index, table, X, model, options, order, ranks, risk, rule_score, anomaly_pct,
-                                     alerted, anchored_lists, member_lists, instances, evidence, fitted_here)
+                                     alerted, anchored_lists, member_lists, instances, evidence, fitted_here,
+                                     profile, indicators)
     return Scores(accounts, alerts, alert_evidence, model)
 
 
 def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, anomaly_pct, alerted,
-            anchored_lists, member_lists, instances, evidence, fitted_here):
+            anchored_lists, member_lists, instances, evidence, fitted_here, profile, indicators):
     alerted_codes = order[alerted[order]]
     accounts = index.accounts
     ids = [accounts[int(c)].as_py() for c in alerted_codes]
@@ -394,6 +418,8 @@ def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, ano
             "scenarios": sorted({rules[r] for r in own if inst_accounts[r] == account}),
             "typologies": typologies, "trafficking": bool(tags), "trafficking_typologies": tags,
             "key_term": FINCEN_KEY_TERM if tags else None,
+            "fincen_typologies": fincen_typologies(typologies), "red_flags": red_flags(typologies),
+            "trafficking_profile": float(profile[code]), "profile_indicators": indicators[code],
             "window_start": min((starts[r] for r in own), default=None),
             "window_end": max((ends[r] for r in own), default=None),
             "reasons": alert_reasons, "instance_ids": [instance_ids[r] for r in own], "n_instances_total": n_total,

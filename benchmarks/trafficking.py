@@ -2,9 +2,9 @@
 
 Quality: every planted human-trafficking profile (``trafficking_profile`` members, and the
 other human-trafficking types the spec plants) should rank in the top 5 % of accounts, while
-the legitimate look-alikes (travellers, late-shift workers, near-threshold cash businesses
-with payroll, the hotel chain and motels, payroll processors, large merchants) stay out of
-it. Reported per camouflage level of the planted tables. Labels are read only here.
+the legitimate look-alikes (travellers, late-shift workers, honest cash businesses that pay
+payroll, the hotel chain and motels; and the generator's other look-alikes: near-threshold cash
+businesses, payroll processors, large merchants) stay out of it. Reported per camouflage level of the planted tables. Labels are read only here.
 
 Speed: each pack rule's seconds on the same ledger (after a warm-up call, so compilation is
 apart) and the pack's rate in transactions per second.
@@ -38,6 +38,28 @@ def _generate(seed: int, root: Path, spec: str) -> Path:
     return out
 
 
+def _cash_businesses_with_payroll(run, directory: Path) -> set[str]:
+    """Unlabelled businesses with steady cash deposits (8 or more) that pay payroll: the honest
+    look-alikes of "cash revenue with no payroll", found from the ledger as the rule sees it."""
+    from flowscan.index import build_index, dictionary_codes
+    from flowscan.reference import load_reference
+    from flowscan.rules.payroll import payroll_out_rows
+    from flowscan.schema import CHANNELS
+
+    ledger = run.read.ledger
+    index = build_index(ledger)
+    cash = dictionary_codes(ledger.column("channel"), CHANNELS) == CHANNELS.index("cash")
+    deposits = np.bincount(index.receiver[cash & (index.sender < 0) & (index.receiver >= 0)],
+                           minlength=index.n_accounts)
+    payroll = payroll_out_rows(ledger, index, load_reference(directory / "reference"), "PAYROLL")
+    payers = np.bincount(index.sender[payroll], minlength=index.n_accounts)
+    labels = {r["account"]: r for r in pq.read_table(directory / "accounts_labels.parquet").to_pylist()}
+    chosen = np.flatnonzero((deposits >= 8) & (payers > 0))
+    ids = index.accounts.take(chosen).to_pylist() if len(chosen) else []
+    return {a for a in ids if labels.get(a, {}).get("kind") == "business" and not labels[a]["is_suspicious"]
+            and labels[a]["lookalike"] is None}
+
+
 def _quality(run, directory: Path) -> dict:
     accounts = run.accounts
     rank = dict(zip(accounts.column("account").to_pylist(), accounts.column("rank").to_pylist()))
@@ -57,8 +79,9 @@ def _quality(run, directory: Path) -> dict:
     for entry in out["planted"].values():
         entry["worst_rank"] = max(entry["ranks"]) if entry["ranks"] else None
         entry["ranks"] = sorted(entry["ranks"])
+    honest_cash = _cash_businesses_with_payroll(run, directory)
     for row in labels:
-        kind = row["lookalike"]
+        kind = row["lookalike"] or ("cash_business_with_payroll" if row["account"] in honest_cash else None)
         if kind is None or row["account"] not in rank:
             continue
         entry = out["lookalikes"].setdefault(kind, {"accounts": 0, "in_top_5pct": 0, "best_rank": None})

@@ -247,9 +247,10 @@ def read_ledger(*paths, options: ReadOptions | None = None, **overrides) -> Ledg
                 report.rejected += len(source.malformed)
                 if options.on_bad_rows == "fail":
                     raise RejectLimitError(f"{source.path}: malformed record; stopping because --on-bad-rows fail")
-            if report.rows_read and reasons and report.rejected == report.rows_read and all(
-                r in ("naive_timestamp",) for r in _file_reasons(rejects, source.name)
-            ):
+            file_reasons = _file_reason_counts(rejects, source.name)
+            if report.rows_read and reasons and report.rejected == report.rows_read and \
+                    2 * file_reasons.get("naive_timestamp", 0) > sum(file_reasons.values()):
+                # every row rejected, most for want of a zone: the zone is what to fix first
                 raise DataError(
                     f"{source.path}: timestamps have no time zone; declare the source zone with --tz (e.g. --tz UTC) "
                     "or give a --timestamp-format with %z"
@@ -361,11 +362,14 @@ def _result(future):
         raise type(error)(str(error)) from None
 
 
-def _file_reasons(rejects: list[pa.RecordBatch], name: str) -> set[str]:
-    found = set()
+def _file_reason_counts(rejects: list[pa.RecordBatch], name: str) -> dict[str, int]:
+    """Reject reason -> rows, for the rejects of one source file."""
+    found: dict[str, int] = {}
     for batch in rejects:
         mask = pc.equal(batch.column("source_file"), name)
-        found.update(pc.unique(pc.filter(batch.column("reason"), mask)).to_pylist())
+        counts = pc.value_counts(pc.filter(batch.column("reason"), mask))
+        for value, count in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
+            found[value] = found.get(value, 0) + count
     return found
 
 

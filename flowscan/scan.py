@@ -335,7 +335,13 @@ def scan(*data, config=None, options: ScanOptions | None = None, model: Model | 
     stage("read")
     read = read_ledger(*paths, options=options.read)
     if read.ledger.num_rows == 0:
-        raise DataError("no transaction was accepted; see the rejects for the reasons")
+        report = read.report
+        names = ", ".join(str(f.path) for f in report.files if f.role == "ledger") or "the input"
+        if report.rows_read == 0:
+            raise DataError(f"{names}: no records (a header without rows, or an empty file)")
+        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(report.reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+        raise DataError(f"{names}: no transaction was accepted ({report.rows_read:,} rows read, all rejected: "
+                        f"{reasons}); run `flowscan validate` to see the rejects")
     stage("index")
     index = build_index(read.ledger)
     side = None

@@ -18,7 +18,8 @@ extra columns are kept and ignored):
     *local* hours: naive local times are never guessed), its city (defaults to the location
     itself: several branches of one city share it), region and ISO 3166 country.
 ``high_risk_countries.csv``: ``country[, list]``
-    Destination countries that make a foreign outflow weigh more, with the list they come from.
+    Listed destination countries (with the list they come from): ``domestic_to_foreign`` also
+    reports the windows whose foreign outflows go to one of them, under a rule code of its own.
 ``payroll_originators.csv``: ``account[, name]``
     Payroll processors and employers whose credits are wages (besides rows whose source
     channel says ``PAYROLL``).

@@ -152,13 +152,10 @@ class Reference:
         location = _text(location)
         table = self.get("locations")
         if table is None:
-            encoded = pc.dictionary_encode(location, null_encoding="mask")
-            dictionary = encoded.dictionary
-            rank = np.empty(len(dictionary) + 1, dtype=np.int64)
-            rank[pc.sort_indices(dictionary).to_numpy()] = np.arange(len(dictionary))
-            rank[-1] = -1
-            return rank[pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)], \
-                np.full(len(location), -1, dtype=np.int64)
+            from .index import factorize
+
+            _, (codes,) = factorize(location)
+            return codes.astype(np.int64), np.full(len(location), -1, dtype=np.int64)
         names = table.column("location").combine_chunks()
         position = pc.fill_null(pc.index_in(location, value_set=names), -1).to_numpy(zero_copy_only=False)
         city_names = table.column("city").to_pylist() if "city" in table.column_names else [None] * len(names)

@@ -611,7 +611,7 @@ def test_header_only_csv_is_refused_naming_the_file(tmp_path):
     path.parent.mkdir()
     path.write_text(",".join(ordinary_rows()[0]) + "\n")
     out = tmp_path / "run"
-    error_line(scan(path, out), out, path)
+    assert error_line(scan(path, out), out, path).endswith("no records (a header without rows, or an empty file)")
 
 
 def test_too_many_bad_rows_for_the_default_reject_rate(tmp_path):
@@ -649,7 +649,8 @@ def test_truncated_parquet_is_refused(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     out = tmp_path / "run"
-    error_line(scan(path, out), out, path)
+    line = error_line(scan(path, out), out, path)
+    assert line.startswith(f"flowscan: error: {path}: ")
 
 
 def test_flipped_bytes_in_a_parquet_data_page_fail_the_checksum(tmp_path):

@@ -121,14 +121,13 @@ def late_night(ledger: pa.Table, index: AccountIndex, /, *, options: LateNight |
 
     def reasons(count, keys, total, _):
         return [count_reason("night_cash", count, options.min_count),
-                count_reason("cities", keys, options.min_cities), Reason("night_share", ">=", None, None, "share"),
-                info("total", total, "minor")]
+                count_reason("cities", keys, options.min_cities), info("total", total, "minor")]
 
-    found = windowed(offsets, rows, ts, selected, city, amount, np.zeros(len(amount), np.int64), currency,
+    found = windowed(offsets, rows, ts, selected, city, amount, currency,
                      rule=options.rule, typology=TYPOLOGY, source=SOURCE,
                      window_us=params.duration_seconds("LateNight", "window", options.window) * 1_000_000,
                      min_count=options.min_count, min_keys=options.min_cities, min_total=0,
                      evidence_cap=options.evidence_cap, reasons=reasons)
-    for f in found:  # the account-level share beside its threshold
-        f.reasons[2] = Reason("night_share", ">=", share[f.account], options.min_share, "share")
+    for f in found:  # the account-level share beside its threshold (the kernel knows only the window)
+        f.reasons.insert(2, Reason("night_share", ">=", share[f.account], options.min_share, "share"))
     return RuleResult.from_found(ledger, index.accounts, found)

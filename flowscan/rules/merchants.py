@@ -154,7 +154,7 @@ def escort_ads(ledger: pa.Table, index: AccountIndex, /, *, options: EscortAds |
                 & (cap >= 0) & (amount <= cap))
     found = windowed(
         index.by_sender.offsets, index.by_sender.rows, ts, selected, index.receiver, amount,
-        np.zeros(len(amount), np.int64), currency, rule=options.rule, typology="escort_advertising",
+        currency, rule=options.rule, typology="escort_advertising",
         source=SOURCE_ADS, window_us=_windows("EscortAds", options.window) * 1_000_000,
         min_count=options.min_count, min_keys=options.min_sites, min_total=0, evidence_cap=options.evidence_cap,
         reasons=lambda count, keys, total, _: [count_reason("fee_payments", count, options.min_count),
@@ -283,7 +283,7 @@ def _city_rule(ledger, index, options, reference, *, typology, source, count_nam
     selected = _sent(index) & _group_rows(reference, ledger, options.groups)
     found = windowed(
         index.by_sender.offsets, index.by_sender.rows, ts, selected, _cities(ledger, reference), amount,
-        np.zeros(len(amount), np.int64), currency, rule=options.rule, typology=typology, source=source,
+        currency, rule=options.rule, typology=typology, source=source,
         window_us=_windows(owner, options.window) * 1_000_000, min_count=options.min_count,
         min_keys=options.min_cities, min_total=0, evidence_cap=options.evidence_cap,
         reasons=lambda count, keys, total, _: [count_reason(count_name, count, options.min_count),
@@ -342,7 +342,7 @@ def prepaid_loads(ledger: pa.Table, index: AccountIndex, /, *, options: PrepaidL
     selected = _sent(index) & _group_rows(reference, ledger, options.groups) & (cap >= 0) & (amount <= cap)
     found = windowed(
         index.by_sender.offsets, index.by_sender.rows, ts, selected, index.receiver, amount,
-        np.zeros(len(amount), np.int64), currency, rule=options.rule, typology="prepaid_virtual",
+        currency, rule=options.rule, typology="prepaid_virtual",
         source=SOURCE_PREPAID, window_us=_windows("PrepaidLoads", options.window) * 1_000_000,
         min_count=options.min_count, min_keys=0, min_total=0, evidence_cap=options.evidence_cap,
         reasons=lambda count, keys, total, _: [count_reason("loads", count, options.min_count),

@@ -67,6 +67,11 @@ def _ppm(share: float) -> int:
     return int(round(share * PPM))
 
 
+def _check_marker(owner: str, value) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise params.ConfigError(params._message(owner, "payroll_marker", "a non-empty text", value))
+
+
 def wage_rows(ledger: pa.Table, index: AccountIndex, reference: Reference, marker: str) -> np.ndarray:
     """Rows that are wage credits to a bank account (see the module docstring)."""
     marked = text_contains(ledger.column("channel_raw"), marker)
@@ -117,8 +122,7 @@ class PooledWages:
         params.positive_int(owner, "min_count", self.min_count)
         params.positive_int(owner, "min_senders", self.min_senders)
         params.share(owner, "min_moved", self.min_moved, open_low=True)
-        if not isinstance(self.payroll_marker, str) or not self.payroll_marker.strip():
-            raise params.ConfigError(params._message(owner, "payroll_marker", "a non-empty text", self.payroll_marker))
+        _check_marker(owner, self.payroll_marker)
         params.positive_int(owner, "evidence_cap", self.evidence_cap)
 
     @property
@@ -171,7 +175,7 @@ def pooled_wages(ledger: pa.Table, index: AccountIndex, /, *, options: PooledWag
     selected[credits] = (moved >= _ceil_share(amount[credits], _ppm(options.min_moved))) & (amount[credits] > 0)
     found = windowed(
         index.by_receiver.offsets, index.by_receiver.rows, ts, selected, index.sender, amount,
-        np.zeros(len(ts), np.int64), currency, rule=options.rule, typology="pooled_wages", source=SOURCE_POOLED,
+        currency, rule=options.rule, typology="pooled_wages", source=SOURCE_POOLED,
         window_us=params.duration_seconds("PooledWages", "window", options.window) * 1_000_000,
         min_count=options.min_count, min_keys=options.min_senders, min_total=0, evidence_cap=options.evidence_cap,
         reasons=lambda count, keys, total, _: [count_reason("wages", count, options.min_count),
@@ -214,8 +218,7 @@ class CashNoPayroll:
         params.share(owner, "min_week_share", self.min_week_share, open_low=True)
         params.share(owner, "peer_quantile", self.peer_quantile)
         params.positive_int(owner, "min_peers", self.min_peers)
-        if not isinstance(self.payroll_marker, str) or not self.payroll_marker.strip():
-            raise params.ConfigError(params._message(owner, "payroll_marker", "a non-empty text", self.payroll_marker))
+        _check_marker(owner, self.payroll_marker)
         params.positive_int(owner, "evidence_cap", self.evidence_cap)
 
     rule = "cash_no_payroll"

@@ -59,17 +59,18 @@ def text_contains(column, marker: str) -> np.ndarray:
     return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
 
 
-def windowed(offsets, rows, ts, selected, key, amount, part, currency, *, rule: str, typology: str, source: str,
+def windowed(offsets, rows, ts, selected, key, amount, currency, *, rule: str, typology: str, source: str,
              window_us: int, min_count: int, min_keys: int, min_total: int, evidence_cap: int,
-             reasons) -> list[Found]:
+             reasons, part=None) -> list[Found]:
     """Run the windowed-selection kernel once per currency among the ``selected`` rows.
 
     ``reasons(count, n_keys, total, part_total)`` gives the instance reasons from the
-    kernel's per-instance arrays. Returns one :class:`Found` per currency with instances.
+    kernel's per-instance arrays; ``part`` is the per-row quantity summed beside the amount
+    (zeros when omitted). Returns one :class:`Found` per currency with instances.
     """
     found = []
     key = np.ascontiguousarray(key, dtype=np.int64)
-    part = np.ascontiguousarray(part, dtype=np.int64)
+    part = np.zeros(len(ts), dtype=np.int64) if part is None else np.ascontiguousarray(part, dtype=np.int64)
     for code in np.unique(currency[selected]):
         chosen = np.ascontiguousarray(selected & (currency == code))
         args = (offsets, rows, ts, chosen, key, amount, part, window_us, min_count, min_keys, min_total,

@@ -93,6 +93,33 @@ def _main(
     """Find the money behind human trafficking in bank transaction ledgers."""
 
 
+def _error_line(text: str) -> None:
+    """One line on stderr without rich: it must get out even when memory has run out."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _load_code(options, *, report: bool) -> None:
+    """Import what the scan will import lazily (the detector, SciPy's BLAS that Numba loads on
+    its first kernel, the report's plotting) before the ledger takes memory: under a memory
+    cap a lazy import that fails is an ImportError, and OpenBLAS starting its threads can spin."""
+    import importlib
+
+    import numba.np.arraymath  # noqa: F401 - loads SciPy's BLAS through numba's check
+    import scipy.linalg  # noqa: F401
+
+    from .score.detectors import DETECTORS
+
+    detector = options.score.detector
+    for name in detector.members if detector.name == "ensemble" else (detector.name,):
+        importlib.import_module(DETECTORS[name][0])
+    if report:
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.dates  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+        import PIL.Image  # noqa: F401
+
+
 def _one_line_errors(command):
     """Turn flowscan's own errors into one line on stderr and exit code 1 (2 for usage)."""
 
@@ -101,11 +128,11 @@ def _one_line_errors(command):
         try:
             return command(*args, **kwargs)
         except FlowscanError as error:
-            err.print(f"flowscan: error: {error}", markup=False)
+            _error_line(f"flowscan: error: {error}")
             raise typer.Exit(2 if isinstance(error, ConfigError) else 1) from None
         except OSError as error:  # an output that cannot be written: name the file, not the data
             where = f"{error.filename}: " if error.filename else ""
-            err.print(f"flowscan: error: {where}{error.strerror or type(error).__name__}", markup=False)
+            _error_line(f"flowscan: error: {where}{error.strerror or type(error).__name__}")
             raise typer.Exit(1) from None
 
     return run
@@ -472,6 +499,7 @@ def scan(
     if out_dir.exists() and not overwrite:
         raise ConfigError(f"{out_dir}: the output directory exists; remove it or pass --overwrite")
     from .exports import check_formats
+    from .rundir import RunLock, check_output
     from .pseudonymize import key_from_env
 
     exports = check_formats(export or ())
@@ -481,7 +509,9 @@ def scan(
     if quiet and verbose:
         raise ConfigError("give --quiet or --verbose, not both")
     fitted = load_model(model) if model is not None else None
-    with _progress(enabled=not quiet) as progress:
+    check_output(out_dir, overwrite=overwrite)  # a read-only or full disk, or a run already writing there
+    _load_code(options, report=report_alerts > 0)
+    with RunLock(out_dir), _progress(enabled=not quiet) as progress:
         if reference is None and sample:
             from .fixtures import SYNTHETIC_SAMPLE
 
@@ -751,13 +781,51 @@ def report(
     out.print(f"wrote {path}", markup=False)
 
 
+class _Stopped(BaseException):
+    """Raised in the main thread by SIGTERM or SIGHUP, so every ``finally`` and cleanup runs
+    (the run directory's staging is removed) before the process exits."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise _Stopped(signum)
+
+
+def _memory_ran_out(error: BaseException) -> bool:
+    """Out of memory outside the scan's stages: a MemoryError, or a lazy import whose shared
+    library could not be mapped."""
+    from .scan import _out_of_memory
+
+    if _out_of_memory(error):
+        return True
+    text = str(error)
+    return isinstance(error, ImportError) and ("failed to map segment" in text or "Cannot allocate memory" in text)
+
+
 def main() -> None:
     """Entry point. Usage errors exit 2 (Typer's own handling); an unexpected error prints
-    its type only, never its message or traceback, since either may quote account data."""
+    its type only, never its message or traceback, since either may quote account data.
+    SIGTERM and SIGHUP stop the run cleanly: exit code 128 + the signal's number, one line, and
+    no output directory left behind."""
+    import signal
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
     try:
         app()
+    except _Stopped as stopped:
+        name = signal.Signals(stopped.signum).name
+        _error_line(f"flowscan: stopped by {name}; no unfinished output was left in place")
+        sys.exit(128 + stopped.signum)
     except Exception as error:
         if os.environ.get("FLOWSCAN_DEBUG"):
             raise
-        err.print(f"flowscan: internal error ({type(error).__name__}); set FLOWSCAN_DEBUG=1 to see the traceback")
+        if _memory_ran_out(error):
+            _error_line("flowscan: error: out of memory; nothing was written. Give the run more memory, "
+                        "or scan a shorter period at a time")
+            sys.exit(1)
+        _error_line(f"flowscan: internal error ({type(error).__name__}); set FLOWSCAN_DEBUG=1 to see the traceback")
         sys.exit(1)

@@ -38,3 +38,7 @@ class SchemaMismatchError(DataError):
 
 class RejectLimitError(DataError):
     """More rows were rejected than the run allows (--max-reject-rate or --on-bad-rows fail)."""
+
+
+class OutOfMemoryError(FlowscanError, MemoryError):
+    """The run needed more memory than it could get; it names the stage, and nothing was written."""

@@ -38,11 +38,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import ConfigError, ConfigTypeError, DataError
+from .errors import ConfigError, ConfigTypeError, DataError, OutOfMemoryError
 from .index import build_index
 from .ingest import LedgerRead, read_ledger
 from .options import ReadOptions, load_toml
 from .reference import Reference, load_reference
+from .rundir import RunLock, remove_stale_staging
 from .rules import (ALL_RULES, PACK, PACK_OPTIONS, Cycles, FanIn, FanOut, Funnel, GatherScatter, RapidMovement,
                     RuleResult, ScatterGather, Structuring)
 from .score import AlertPolicy, Detector, Fusion, ScoreOptions, Scores, score_accounts
@@ -332,6 +333,26 @@ def scan(*data, config=None, options: ScanOptions | None = None, model: Model | 
         if progress is not None and name is not None:
             progress(name, stages.index(name), len(stages))
 
+    try:
+        return _scan(paths, options, model, relationships, reference, skipped, rules, stage, clock, timings)
+    except (MemoryError, SystemError, RuntimeError) as error:
+        if isinstance(error, OutOfMemoryError) or not _out_of_memory(error):
+            raise
+        raise OutOfMemoryError(f"out of memory in the {(clock['stage'] or 'setup').replace('.', ' ')} stage; nothing was written. "
+                               f"Give the run more memory, or scan a shorter period at a time") from None
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """True for the ways running out of memory shows: MemoryError (numpy, pyarrow), numba's
+    SystemError caused by one (a kernel's allocation), and a thread that cannot get its stack."""
+    if isinstance(error, MemoryError):
+        return True
+    if isinstance(error, SystemError):
+        return isinstance(error.__cause__ or error.__context__, MemoryError)
+    return isinstance(error, RuntimeError) and "can't start new thread" in str(error)
+
+
+def _scan(paths, options, model, relationships, reference, skipped, rules, stage, clock, timings) -> ScanResult:
     stage("read")
     read = read_ledger(*paths, options=options.read)
     if read.ledger.num_rows == 0:
@@ -435,12 +456,13 @@ def write_run(result: ScanResult, out, /, *, overwrite: bool = False, pseudonym_
     ------
     DataError
         ``out`` exists and ``overwrite`` is false, or it is not a directory.
+        Another run holds ``out``'s lock (:class:`flowscan.rundir.RunLock`). The write failed
+        (a full disk, a quota); nothing is left.
     ConfigError
         ``pseudonym_map`` without ``pseudonym_key``, or inside ``out``; a key too short; an
         unknown export format.
     """
-    from . import __version__
-    from .exports import check_formats, write_exports
+    from .exports import check_formats
 
     out = Path(out)
     exports = check_formats(exports)
@@ -454,11 +476,23 @@ def write_run(result: ScanResult, out, /, *, overwrite: bool = False, pseudonym_
             raise ConfigError("--pseudonym-map needs --pseudonymize")
         if pseudonym_map.resolve().is_relative_to(out.resolve()):
             raise ConfigError(f"{pseudonym_map}: the pseudonym map must not be written inside the run directory")
-    if out.exists() and not overwrite:
-        raise DataError(f"{out}: the output directory exists; remove it or pass --overwrite")
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: exists and is not a directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    with RunLock(out):
+        remove_stale_staging(out)
+        if out.exists() and not overwrite:
+            raise DataError(f"{out}: the output directory exists; remove it or pass --overwrite")
+        if out.exists() and not out.is_dir():
+            raise DataError(f"{out}: exists and is not a directory")
+        try:
+            return _write_locked(result, out, pseudonym_key, pseudonym_map, exports, report_alerts)
+        except OSError as error:  # a full disk, a quota: name the run, not the data; nothing is left
+            raise DataError(f"{out}: cannot write the run directory ({error.strerror or type(error).__name__}); "
+                            f"nothing was written") from None
+
+
+def _write_locked(result, out, pseudonym_key, pseudonym_map, exports, report_alerts) -> Path:
+    from . import __version__
+    from .exports import write_exports
+
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     pseudonymized = mapping = map_staging = None
     try:

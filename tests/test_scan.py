@@ -149,7 +149,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
         return real(table, where, **kwargs)
 
     monkeypatch.setattr(scan_module.pq, "write_table", failing)
-    with pytest.raises(OSError):
+    with pytest.raises(DataError, match=r"run: cannot write the run directory \(No space left on device\); nothing"):
         write_run(result, tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
 
@@ -237,7 +237,7 @@ def test_failed_overwrite_keeps_the_old_run_whole(sample_run, tmp_path, monkeypa
         return real(src, dst)
 
     monkeypatch.setattr(scan_module.os, "replace", failing)
-    with pytest.raises(OSError):
+    with pytest.raises(DataError, match="cannot write the run directory"):
         write_run(result, target, overwrite=True, report_alerts=0)
     assert sorted(p.name for p in target.iterdir()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]

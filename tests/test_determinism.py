@@ -1,0 +1,84 @@
+"""Determinism (issue 9, part 4): byte-identical outputs across PYTHONHASHSEED values, Numba
+thread counts, read batch sizes, Parquet row groups and the ledger split into several files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import flowscan
+from flowscan.fixtures import SYNTHETIC_SAMPLE
+from flowscan.options import ReadOptions
+from flowscan.scan import ScanOptions, write_run
+
+LEDGER = SYNTHETIC_SAMPLE / "transactions.parquet"
+REFERENCE = SYNTHETIC_SAMPLE / "reference"
+TABLES = ("accounts.parquet", "alerts.parquet", "evidence.parquet")
+
+
+def _bytes(run: Path, names) -> dict[str, bytes]:
+    return {name: (run / name).read_bytes() for name in names}
+
+
+def _manifest_without_timings(run: Path) -> dict:
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest.pop("timings_seconds")
+    return manifest
+
+
+def test_hash_seeds_and_thread_counts_do_not_change_a_byte(tmp_path):
+    runs = []
+    for hash_seed, threads in (("0", "1"), ("4242", "2"), ("random", "2")):
+        out = tmp_path / f"run-{hash_seed}-{threads}"
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed, NUMBA_NUM_THREADS=threads)
+        done = subprocess.run([sys.executable, "-m", "flowscan", "scan", "--sample", "--out", str(out), "--quiet"],
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        runs.append(out)
+    names = (*TABLES, "rejects.parquet", "report.html")
+    first = _bytes(runs[0], names)
+    for other in runs[1:]:
+        assert _bytes(other, names) == first, other.name
+        assert _manifest_without_timings(other) == _manifest_without_timings(runs[0])
+
+
+def _scan_to(out: Path, data, **read) -> Path:
+    options = ScanOptions(read=ReadOptions(**read))
+    result = flowscan.scan(data, options=options, reference=REFERENCE)
+    return write_run(result, out, report_alerts=0)
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    return _bytes(_scan_to(tmp_path_factory.mktemp("base") / "run", LEDGER), TABLES)
+
+
+@pytest.mark.parametrize("batch_size", [997, 4096])
+def test_read_batch_size_does_not_change_a_byte(tmp_path, baseline, batch_size):
+    assert _bytes(_scan_to(tmp_path / "run", LEDGER, batch_size=batch_size), TABLES) == baseline
+
+
+def test_small_parquet_row_groups_do_not_change_a_byte(tmp_path, baseline):
+    path = tmp_path / "ledger.parquet"
+    pq.write_table(pq.read_table(LEDGER), path, row_group_size=1000)
+    assert pq.ParquetFile(path).num_row_groups > 10
+    assert _bytes(_scan_to(tmp_path / "run", path), TABLES) == baseline
+
+
+def test_ledger_split_into_files_in_any_order_does_not_change_a_byte(tmp_path, baseline):
+    table = pq.read_table(LEDGER)
+    folder = tmp_path / "ledger"
+    folder.mkdir()
+    # three uneven parts, written so that file order is not time order
+    cuts = [0, 5_000, 21_000, table.num_rows]
+    for name, (start, stop) in zip(("c.parquet", "a.parquet", "b.parquet"), zip(cuts, cuts[1:])):
+        pq.write_table(table.slice(start, stop - start), folder / name)
+    assert _bytes(_scan_to(tmp_path / "run-folder", folder), TABLES) == baseline
+    files = [folder / "b.parquet", folder / "c.parquet", folder / "a.parquet"]
+    assert _bytes(_scan_to(tmp_path / "run-files", files), TABLES) == baseline

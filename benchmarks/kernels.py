@@ -1,4 +1,4 @@
-"""Benchmark: the pattern kernels, alone and the three core rules together, against DuckDB and Polars.
+"""Benchmark: the pattern kernels, alone and the three core rules together, against DuckDB, Polars and NumPy.
 
 Input: ledgers from flowscan's synthetic generator (``fixtures/specs/large.toml`` scaled to
 the number of rows asked, about 100 rows per customer over 74 days, planted typologies and
@@ -13,10 +13,12 @@ Every (engine, rule, size, run) is a fresh process, which
 3. flowscan only: builds the account index of the ledger (timed apart: ``index_s``);
 4. resets the peak resident memory (``/proc/self/clear_refs``), then times the rule:
    flowscan's wrapper from the Arrow ledger and index to its RuleResult (instances, evidence,
-   features), or a peer (:mod:`benchmarks.peers`) from the Arrow ledger, conversion included,
-   to its comparison tables. DuckDB gets the ledger as an Arrow table (zero-copy scan of the
-   registered table), one connection per call, threads at its default (the machine's cores);
-   Polars converts it with ``pl.from_arrow``;
+   features), or a peer (:mod:`benchmarks.peers`, :mod:`benchmarks.peers_numpy`) from the
+   Arrow ledger, conversion included, to its comparison tables. DuckDB gets the ledger as an
+   Arrow table (zero-copy scan of the registered table), one connection per call, threads at
+   its default (the machine's cores); Polars converts it with ``pl.from_arrow``; NumPy takes
+   the number columns with ``to_numpy`` and codes the text ones with Arrow's
+   ``dictionary_encode`` (single-threaded, like the rest of the NumPy peer);
 5. reports the time, the peak resident memory since the reset (``VmHWM``; it includes the
    ledger and index already resident) and the canonical ledger's column bytes.
 
@@ -53,12 +55,26 @@ ROWS_PER_ACCOUNT = 100
 MIN_ACCOUNTS = 300
 CORE = ("structuring", "fan_in", "rapid_movement")
 """The three core rules, timed together as ``core3``."""
-PEER_ENGINES = ("duckdb", "polars")
+PEER_ENGINES = ("duckdb", "polars", "numpy")
+"""The peers of the three core rules: :mod:`benchmarks.peers` (DuckDB SQL, Polars) and
+:mod:`benchmarks.peers_numpy` (plain NumPy); :func:`peer_function` picks one."""
 RULE_COLUMNS = ("txn_id", "timestamp", "sender", "receiver", "amount", "currency", "channel", "location")
 """The canonical columns the rules and their evidence read (``--rule-columns``)."""
 ALL_RULES = ("structuring", "fan_in", "fan_out", "funnel", "rapid_movement", "scatter_gather", "gather_scatter",
              "cycles")
 TWO_HOP = ("scatter_gather", "gather_scatter", "cycles")
+
+
+def peer_function(rule: str, engine: str):
+    """The peer of ``engine`` (one of :data:`PEER_ENGINES`) for ``rule``: ``(ledger, options=None)``
+    to its comparison tables; ``engine`` "flowscan" gives the extractor of flowscan's result."""
+    if engine == "numpy":
+        from benchmarks import peers_numpy
+
+        return peers_numpy.PEERS[rule]
+    from benchmarks import peers
+
+    return peers.PEERS[rule][engine]
 
 
 def spec_for(rows: int):
@@ -124,7 +140,7 @@ def child(job: dict) -> dict:
     import flowscan
     from flowscan.rules import RULES
 
-    from benchmarks import peers
+    from benchmarks import peers, peers_numpy  # noqa: F401 (every engine imports every peer)
 
     import_s = time.perf_counter() - t0
     engine, rule = job["engine"], job["rule"]
@@ -144,7 +160,7 @@ def child(job: dict) -> dict:
             compile_s[name] = max(0.0, (t2 - t1) - (time.perf_counter() - t2))
         record["compile_s"] = compile_s
     else:
-        peers.PEERS[rule][engine](sample)
+        peer_function(rule, engine)(sample)
     record["warmup_s"] = time.perf_counter() - t0
     if job.get("compile_only"):
         return record
@@ -181,7 +197,7 @@ def child(job: dict) -> dict:
                               "rows": record["rows"]}), file=sys.stderr, flush=True)
         record["rule_times_s"] = times
     else:
-        results[rule] = peers.PEERS[rule][engine](ledger)
+        results[rule] = peer_function(rule, engine)(ledger)
     record["seconds"] = time.perf_counter() - t0
     record["peak_rss_bytes"] = _status("VmHWM")
     if engine == "flowscan":

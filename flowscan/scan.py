@@ -259,7 +259,7 @@ class ScanResult:
 
         if self._run_dir is None:
             self._run_dir = tempfile.TemporaryDirectory(prefix="flowscan-explain-")
-            write_run(self, Path(self._run_dir.name) / "run")
+            write_run(self, Path(self._run_dir.name) / "run", report_alerts=0)  # explain reads no report
         found = explain(Path(self._run_dir.name) / "run", account, max_evidence=max_evidence)
         return dataclasses.replace(found, run={**found.run, "run_dir": None})
 

@@ -1,9 +1,11 @@
-"""The benchmark's DuckDB and Polars peers compute what flowscan computes.
+"""The benchmark's DuckDB, Polars and NumPy peers compute what flowscan computes.
 
-Each peer of :mod:`benchmarks.peers` must give the same comparison tables as flowscan's rule on
-hand-made edge cases (amounts exactly at a threshold, events exactly on a window edge, equal
-timestamps, an outflow before any inflow), on random small ledgers and on a generated ledger.
-A smoke test runs the benchmark driver end to end on a tiny ledger. No timing is asserted.
+Each peer of :mod:`benchmarks.peers` and :mod:`benchmarks.peers_numpy` must give the same
+comparison tables as flowscan's rule on hand-made edge cases (amounts exactly at a threshold,
+events exactly on a window edge, equal timestamps, an outflow before any inflow), on random
+small ledgers and on a generated ledger; the NumPy peer also on a many-chunk ledger, through
+its ``np.lexsort`` fallback, with ``merchant_payments`` off and with other options. A smoke
+test runs the benchmark driver end to end on a tiny ledger. No timing is asserted.
 
 Run from the repository root (``python -m pytest``), which puts ``benchmarks`` on the path.
 """
@@ -19,17 +21,19 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 import flowscan
-from benchmarks import peers
+from benchmarks import peers, peers_numpy
 from flowscan.rules import RULES
+from flowscan.rules.fan import FanIn
 from flowscan.rules.rapid import RapidMovement
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
 HEADER = ["txn_id", "timestamp", "sender", "receiver", "amount", "currency", "channel", "location"]
-ENGINES = ("duckdb", "polars")
+ENGINES = ("duckdb", "polars", "numpy")
 CORE = ("structuring", "fan_in", "rapid_movement")
 
 
@@ -48,12 +52,17 @@ def ledger_of(records):
     return ledger, flowscan.build_index(ledger)
 
 
+def peer(rule, engine):
+    """The peer function of ``engine`` for ``rule``."""
+    return peers_numpy.PEERS[rule] if engine == "numpy" else peers.PEERS[rule][engine]
+
+
 def compare(rule, ledger, index, *, options=None):
     """flowscan's comparison tables for ``rule``, and every way a peer's differ from them."""
     reference = peers.PEERS[rule]["flowscan"](RULES[rule](ledger, index, options=options), options)
     differences = []
     for engine in ENGINES:
-        got = peers.PEERS[rule][engine](ledger, options)
+        got = peer(rule, engine)(ledger, options)
         if got.keys() != reference.keys():
             differences.append(f"{engine} {rule}: tables {sorted(got)} instead of {sorted(reference)}")
             continue
@@ -64,7 +73,7 @@ def compare(rule, ledger, index, *, options=None):
 
 
 def check(rule, ledger, index, *, options=None, expect_instances=None):
-    """Both peers equal flowscan for ``rule``; returns flowscan's comparison tables."""
+    """Every peer equals flowscan for ``rule``; returns flowscan's comparison tables."""
     reference, differences = compare(rule, ledger, index, options=options)
     assert differences == []
     if expect_instances is not None:
@@ -241,6 +250,76 @@ def test_generated_ledger(generated, rule):
     ledger, index = generated
     reference = check(rule, ledger, index)
     assert reference["instances"].num_rows > 0  # planted patterns fire
+
+
+# -- the NumPy peer's own paths ------------------------------------------------------------------
+
+
+def numpy_differences(rule, ledger, index, *, options=None):
+    """How the NumPy peer's tables differ from flowscan's (an empty list when equal)."""
+    reference = peers.PEERS[rule]["flowscan"](RULES[rule](ledger, index, options=options), options)
+    got = peers_numpy.PEERS[rule](ledger, options)
+    if got.keys() != reference.keys():
+        return [f"numpy {rule}: tables {sorted(got)} instead of {sorted(reference)}"]
+    return [f"numpy {rule} {name}:\n{peers.first_difference(reference[name], got[name])}"
+            for name in reference if not got[name].equals(reference[name])]
+
+
+@pytest.mark.parametrize("rule", CORE)
+def test_numpy_peer_on_an_empty_ledger(rule):
+    ledger, _ = ledger_of([("T1", 0, "A", "B", "12.00", "USD", "card", None)])
+    empty = ledger.slice(0, 0)
+    assert numpy_differences(rule, empty, flowscan.build_index(empty)) == []
+
+
+@pytest.mark.parametrize("rule", CORE)
+def test_numpy_peer_on_a_chunked_ledger(generated, rule):
+    """Columns of many chunks (Arrow input as a reader would hand it over) give the same tables."""
+    ledger, index = generated
+    chunked = pa.Table.from_batches(ledger.to_batches(max_chunksize=997))
+    assert chunked.column("sender").num_chunks > 1
+    assert numpy_differences(rule, chunked, index) == []
+
+
+@pytest.mark.parametrize("rule", CORE)
+def test_numpy_peer_without_packed_keys(generated, rule, monkeypatch):
+    """The ``np.lexsort`` fallback, taken when packed sort keys would not fit in int64."""
+    ledger, index = generated
+    monkeypatch.setattr(peers_numpy, "PACK_LIMIT", 0)
+    assert numpy_differences(rule, ledger, index) == []
+
+
+@pytest.mark.parametrize("rule, options", [("fan_in", FanIn(merchant_payments=False)),
+                                           ("rapid_movement", RapidMovement(merchant_payments=False))])
+def test_numpy_peer_without_merchant_payments(generated, rule, options):
+    """The NumPy peer honours ``merchant_payments`` (the generated ledger has merchant rows)."""
+    ledger, index = generated
+    assert ledger.column("mcc").null_count < ledger.num_rows
+    assert numpy_differences(rule, ledger, index, options=options) == []
+
+
+def test_numpy_peer_random_ledgers_with_options():
+    """Other window lengths, counts and shares on a random ledger (many ties on window edges)."""
+    from flowscan.rules.structuring import Structuring
+
+    rng = np.random.default_rng(7)
+    accounts = [f"A{i}" for i in range(5)]
+    records = []
+    for i in range(300):
+        sender = None if rng.random() < 0.2 else accounts[rng.integers(len(accounts))]
+        receiver = None if sender is not None and rng.random() < 0.1 else accounts[rng.integers(len(accounts))]
+        channel = "cash" if sender is None or receiver is None else str(rng.choice(["wire", "ach", "cash"]))
+        cents = int(rng.choice([1_000_000, 900_000, 750_000, 299_999, 250_000, 100_000]))
+        records.append((f"T{i:04d}", int(rng.integers(0, 30)) * 6, sender, receiver,
+                        f"{cents // 100}.{cents % 100:02d}", "USD", channel, str(rng.choice(["L1", "L2", ""]))))
+    ledger, index = ledger_of(records)
+    cases = [("structuring", Structuring(windows=("6h", "2d"), band=0.75, min_count=3)),
+             ("fan_in", FanIn(windows=("12h", "3d"), min_counterparties=2)),
+             ("rapid_movement", RapidMovement(horizons=("6h", "36h"), min_share=0.5, max_lots=15))]
+    differences = [d for rule, options in cases for d in numpy_differences(rule, ledger, index, options=options)]
+    assert differences == []
+    got = peers_numpy.PEERS["rapid_movement"](ledger, cases[2][1])
+    assert got["instances"].num_rows > 0 and got["truncated"].num_rows > 0  # both kinds of account
 
 
 def test_benchmark_smoke(tmp_path):

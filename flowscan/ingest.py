@@ -34,7 +34,7 @@ from .schema import (
     SORT_KEYS,
     is_canonical,
 )
-from .validate import canonicalize, reject_records, string_buffers
+from .validate import canonicalize, python_rows, reject_records, string_buffers
 
 @dataclass
 class FileReport:
@@ -580,7 +580,7 @@ def _source_records(sources, options: ReadOptions, file_idx: np.ndarray, row_idx
         for batch in batches:
             lo, hi = np.searchsorted(wanted, [first, first + len(batch)])
             if hi > lo:
-                rows = batch.take(pa.array(wanted[lo:hi] - first)).to_pylist()
+                rows = python_rows(batch.take(pa.array(wanted[lo:hi] - first)))
                 for number, row in zip(wanted[lo:hi], rows):
                     found[(int(f), int(number))] = json.dumps(row, default=_jsonable, ensure_ascii=False)
             first += len(batch)

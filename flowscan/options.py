@@ -3,6 +3,7 @@ the command line (flags) and a TOML configuration file (its ``[read]`` table).""
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import tomllib
 import zoneinfo
@@ -13,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import ConfigError, ConfigTypeError
+from .params import printable
 from .schema import CANONICAL_SCHEMA, CHANNELS
 
 FORMATS = ("auto", "canonical", "parquet", "ipc", "csv", "amlworld", "amlsim", "amlsim-legacy", "saml-d", "paysim")
@@ -27,7 +29,15 @@ _STEP_UNITS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
 
 
 def _bad(name: str, expected: str, got: Any, kind: type[ConfigError] = ConfigError) -> ConfigError:
-    return kind(f"The '{name}' option must be {expected}. Got {got!r} instead.")
+    return kind(f"The '{printable(name)}' option must be {expected}. Got {got!r} instead.")
+
+
+def _check_arrow_zone(zone: str) -> None:
+    """Raise ArrowInvalid (a ValueError) when Arrow cannot convert local times in ``zone``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pc.assume_timezone(pa.array([0], pa.timestamp("us")), timezone=zone)
 
 
 def _is_number(value) -> bool:
@@ -45,6 +55,9 @@ def load_toml(path: str | Path, /, *, what: str = "configuration file") -> dict:
         raise ConfigError(f"{path}: {what} not found.") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error}).") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML (not UTF-8 text: byte {error.start + 1} cannot be "
+                          "decoded).") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +178,8 @@ class ReadOptions:
         if self.timezone is not None:
             try:
                 zoneinfo.ZoneInfo(self.timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                _check_arrow_zone(self.timezone)  # Arrow's zone database lacks a few of Python's ('Factory')
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # pyarrow.ArrowInvalid is a ValueError
                 raise _bad("timezone", "an IANA time zone such as 'UTC' or 'Europe/London'", self.timezone) from None
         if self.currency is not None:
             from .currency import MINOR_DIGITS
@@ -175,6 +189,14 @@ class ReadOptions:
         for name in ("delimiter", "decimal_mark"):
             if len(getattr(self, name)) != 1:
                 raise _bad(name, "a single character", getattr(self, name))
+        if not "\x01" <= self.delimiter <= "\x7f":  # Arrow's CSV parser splits on one ASCII byte
+            raise _bad("delimiter", "a single ASCII character", self.delimiter)
+        try:
+            text_codec = getattr(codecs.lookup(self.encoding), "_is_text_encoding", True)  # not hex, rot13
+        except LookupError:
+            text_codec = False
+        if not text_codec:
+            raise _bad("encoding", "a text encoding such as 'utf-8', 'latin-1' or 'cp1252'", self.encoding)
         if len(self.thousands_mark) > 1 or self.thousands_mark == self.decimal_mark:
             raise _bad("thousands_mark", "empty or one character other than the decimal mark", self.thousands_mark)
         if not _is_number(self.max_reject_rate):
@@ -203,7 +225,10 @@ class ReadOptions:
             raise _bad(name, "an ISO 8601 instant such as '2017-01-01T00:00:00Z'", text) from None
         if value.tzinfo is None:
             raise _bad(name, "an ISO 8601 instant with a zone ('Z' or '+00:00')", text)
-        return value.astimezone(timezone.utc)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:  # 0001-01-01T00:00+05:00 is in the year 0 in UTC
+            raise _bad(name, "an ISO 8601 instant within the years 1 to 9999 in UTC", text) from None
 
     def step_seconds(self, default: str) -> int:
         """Seconds per step for step-based presets."""
@@ -228,7 +253,8 @@ class ReadOptions:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(table) - known)
         if unknown:
-            raise ConfigError(f"{path}: unknown key read.{unknown[0]}; known keys: {', '.join(sorted(known))}.")
+            raise ConfigError(f"{path}: unknown key read.{printable(unknown[0])}; known keys: "
+                              f"{', '.join(sorted(known))}.")
         try:
             return cls(**{**table, **overrides})
         except ConfigError as error:

@@ -18,8 +18,18 @@ _UNITS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*([0-9]+)\s*(s|min|m|h|d|w)\s*$")
 
 
+_INT64_MAX = 2**63 - 1
+"""The largest amount in minor units the kernels compare (int64)."""
+
+
+def printable(name: str) -> str:
+    """``name`` with its unprintable characters escaped (a key with a line break in it must not
+    break a one-line message)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(name))
+
+
 def _message(owner: str, name: str, expected: str, got: Any) -> str:
-    return f"The '{name}' parameter of {owner} must be {expected}. Got {got!r} instead."
+    return f"The '{printable(name)}' parameter of {owner} must be {expected}. Got {got!r} instead."
 
 
 def duration_seconds(owner: str, name: str, value: Any) -> int:
@@ -88,10 +98,15 @@ def money_table(owner: str, name: str, value: Any) -> dict[str, int]:
             exact = Decimal(str(amount))
         except InvalidOperation:
             raise ConfigError(_message(owner, f"{name}.{currency}", "a decimal amount", amount)) from None
-        minor = exact.scaleb(MINOR_DIGITS[currency])
-        if exact <= 0 or minor != minor.to_integral_value():
+        try:  # NaN and infinities are not amounts; 1e999999999 overflows the decimal context
+            minor = exact.scaleb(MINOR_DIGITS[currency]) if exact.is_finite() else None
+        except ArithmeticError:
+            minor = None
+        if minor is None or minor <= 0 or minor != minor.to_integral_value():
             raise ConfigError(_message(owner, f"{name}.{currency}", "a positive amount with at most "
                                        f"{MINOR_DIGITS[currency]} decimals", amount))
+        if minor > _INT64_MAX:
+            raise ConfigError(_message(owner, f"{name}.{currency}", f"at most {_INT64_MAX} minor units", amount))
         out[currency] = int(minor)
     return out
 

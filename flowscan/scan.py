@@ -42,6 +42,7 @@ from .errors import ConfigError, ConfigTypeError, DataError, OutOfMemoryError
 from .index import build_index
 from .ingest import LedgerRead, read_ledger
 from .options import ReadOptions, load_toml
+from .params import printable
 from .reference import Reference, load_reference
 from .rundir import RunLock, remove_stale_staging
 from .rules import (ALL_RULES, PACK, PACK_OPTIONS, Cycles, FanIn, FanOut, Funnel, GatherScatter, RapidMovement,
@@ -85,6 +86,9 @@ class ScanOptions:
     reference: Mapping = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        if isinstance(self.skip, str) or not isinstance(self.skip, (list, tuple)) or not all(
+                isinstance(name, str) for name in self.skip):
+            raise ConfigTypeError(f"The 'skip' option must be a list of rule names. Got {self.skip!r} instead.")
         unknown = sorted((set(self.rules) | set(self.skip)) - set(ALL_RULES))
         if unknown:
             raise ConfigError(f"unknown rule {unknown[0]!r}; the rules are: {', '.join(ALL_RULES)}")
@@ -152,7 +156,7 @@ class ScanOptions:
             reference = {k: str((path.parent / str(v)) if not Path(str(v)).is_absolute() else v)
                          for k, v in reference.items()}
             return cls(read=read or ReadOptions.from_document(document, path), rules=rules,
-                       skip=tuple(rules_table.get("skip", ())), score=score, reference=reference)
+                       skip=rules_table.get("skip", ()), score=score, reference=reference)
         except ConfigError as error:
             message = str(error)
             raise type(error)(message if message.startswith(str(path)) else f"{path}: {message}") from None
@@ -170,7 +174,8 @@ def _table(path: Path, key: str, value) -> dict:
 def _known(path: Path, prefix: str, table: dict, known: set) -> None:
     unknown = sorted(set(table) - set(known))
     if unknown:
-        raise ConfigError(f"{path}: unknown key {prefix}{unknown[0]}; known keys: {', '.join(sorted(known))}.")
+        raise ConfigError(f"{path}: unknown key {prefix}{printable(unknown[0])}; known keys: "
+                          f"{', '.join(sorted(known))}.")
 
 
 def _build(path: Path, key: str, cls, table: dict):

@@ -8,6 +8,7 @@ A row gets the first reason that applies, in the order of :data:`REASONS`.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 import numpy as np
@@ -48,6 +49,7 @@ _ISO_NAIVE = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m
 _ZONE_SUFFIX = r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 _EMPTY_STRING = pa.scalar(None, pa.string())
 _EPOCH = datetime(1970, 1, 1)
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 def string_buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,21 +120,22 @@ def strptime_strict(text: pa.Array, fmt: str) -> pa.Array:
     """
     parsed = pc.strptime(text, format=fmt, unit="us", error_is_null=True)
     seconds_type = pa.timestamp("s", tz=parsed.type.tz)
-    back = pc.strftime(parsed.cast(seconds_type, safe=False), format=fmt)
-    suspect = _np(pc.not_equal(back, text))
+    try:
+        back = pc.strftime(parsed.cast(seconds_type, safe=False), format=fmt)
+        suspect = _np(pc.not_equal(back, text))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a format Arrow cannot write back (%Z, naive)
+        suspect = _np(text.is_valid())
     if not suspect.any():
         return parsed
     idx = np.flatnonzero(suspect)
     fixed = []
+    zoned = parsed.type.tz is not None
     for value in pc.take(text, pa.array(idx)).to_pylist():
         try:
-            moment = datetime.strptime(value, fmt)
-        except (ValueError, TypeError):
-            fixed.append(None)
-            continue
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(timezone.utc).replace(tzinfo=None) if parsed.type.tz else None
-        elif parsed.type.tz is not None:
+            moment = _strptime_python(value, fmt, zoned)
+        except (ValueError, TypeError, OverflowError, re.error):
+            # re.error: a format that repeats a directive; OverflowError: a time in year 1 or
+            # 9999 that its offset moves off the calendar
             moment = None
         fixed.append(None if moment is None else int((moment - _EPOCH).total_seconds()) * 1_000_000 + moment.microsecond)
     micros = pc.fill_null(parsed.cast(pa.int64()), 0).to_numpy(zero_copy_only=False).copy()
@@ -141,6 +144,16 @@ def strptime_strict(text: pa.Array, fmt: str) -> pa.Array:
         valid[i] = value is not None
         micros[i] = value or 0
     return pa.array(micros, pa.int64(), mask=~valid).cast(parsed.type)
+
+
+def _strptime_python(value: str, fmt: str, zoned: bool) -> datetime | None:
+    """``value`` read strictly by Python's strptime, as a naive UTC datetime when ``zoned``
+    (the format has an offset), naive as it is otherwise; None when the value has an offset
+    and the format none, or the reverse."""
+    moment = datetime.strptime(value, fmt)
+    if (moment.tzinfo is not None) != zoned:
+        return None
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if zoned else moment
 
 
 def _strptime_any(text: pa.Array, formats) -> pa.Array:
@@ -161,6 +174,30 @@ def _localize(naive: pa.Array, zone: str) -> tuple[pa.Array, np.ndarray]:
     return early.cast(TIMESTAMP_TYPE), ambiguous
 
 
+_MICROS_RANGE = (-62_135_596_800 * 10**6, 253_402_300_800 * 10**6 - 1)
+"""Microseconds of 0001-01-01 and of the end of 9999-12-31 (UTC): the instants a datetime can
+hold, and so every valid_from and valid_until."""
+_MICROS_PER = {"s": 10**6, "ms": 10**3, "us": 1, "date32": 86_400 * 10**6, "date64": 10**3}
+
+
+def _in_microseconds(array: pa.Array) -> pa.Array:
+    """Arrow timestamps (any unit) or dates as timestamps in microseconds (same zone, if any).
+
+    Values beyond the years 1 to 9999 are clamped to them, which keeps them outside every
+    ``[valid_from, valid_until)``, instead of failing the cast or wrapping around 64 bits
+    (a corrupt or far-off value in a Parquet file)."""
+    t = array.type
+    unit = t.unit if pa.types.is_timestamp(t) else str(t).split("[")[0]
+    target = pa.timestamp("us", tz=t.tz if pa.types.is_timestamp(t) else None)
+    if unit == "ns":  # dividing cannot overflow; sub-microsecond digits are dropped
+        return array.cast(target, safe=False)
+    factor = _MICROS_PER[unit]
+    raw = pc.fill_null(array.cast(pa.int64() if unit != "date32" else pa.int32()), 0)
+    raw = raw.to_numpy(zero_copy_only=False).astype(np.int64)
+    micros = np.clip(raw, _MICROS_RANGE[0] // factor, _MICROS_RANGE[1] // factor) * factor
+    return pa.array(micros, pa.int64(), mask=~_np(array.is_valid())).cast(target)
+
+
 def parse_timestamps(array: pa.Array, fmt: str | None, zone: str | None):
     """Source timestamps to UTC microseconds.
 
@@ -175,15 +212,14 @@ def parse_timestamps(array: pa.Array, fmt: str | None, zone: str | None):
     none = np.zeros(n, bool)
     if pa.types.is_timestamp(array.type):
         if array.type.tz is not None:
-            values = array.cast(TIMESTAMP_TYPE, safe=False)
+            values = _in_microseconds(array).cast(TIMESTAMP_TYPE)
             return values, none, none, none
         if zone is None:
             return pa.nulls(n, TIMESTAMP_TYPE), none, _np(array.is_valid()), none
-        values, ambiguous = _localize(array.cast(pa.timestamp("us"), safe=False), zone)
+        values, ambiguous = _localize(_in_microseconds(array), zone)
         return values, none, none, ambiguous
     if pa.types.is_date(array.type):
-        array = array.cast(pa.timestamp("us"))
-        return parse_timestamps(array, None, zone)
+        return parse_timestamps(_in_microseconds(array), None, zone)
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         raise DataError(f"column 'timestamp' has type {array.type}; expected a timestamp or text")
     text = pc.utf8_trim_whitespace(array)
@@ -252,20 +288,24 @@ def parse_amounts(array: pa.Array, digits: np.ndarray, options: ReadOptions, is_
     status[digits < 0] = parse_kernel.SKIPPED
     status[~valid] = parse_kernel.EMPTY
     if pa.types.is_integer(t):
-        raw = pc.fill_null(array, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-        if is_minor:
-            return raw, status
-        factor = (10 ** np.clip(digits, 0, 18)).astype(np.int64)
-        limit = np.iinfo(np.int64).max // factor
-        over = np.abs(raw) > limit
+        raw = pc.fill_null(array, 0).to_numpy(zero_copy_only=False)
+        # magnitudes past int64: a uint64 above its maximum, and int64's minimum (whose
+        # magnitude a reversal could not hold)
+        over = raw > _INT64_MAX if raw.dtype == np.uint64 else raw == np.iinfo(np.int64).min
+        raw = np.where(over, 0, raw).astype(np.int64)
+        if not is_minor:
+            factor = 10 ** np.clip(digits, 0, 18).astype(np.int64)  # int64 before the power, not int8
+            limit = _INT64_MAX // factor
+            over |= (raw > limit) | (raw < -limit)
         status[over & (status == 0)] = parse_kernel.OVERFLOW
-        return np.where(over, 0, raw * factor), status
+        return (raw if is_minor else np.where(over, 0, raw * factor)), status
     if pa.types.is_floating(t):
         raw = pc.fill_null(array, 0).to_numpy(zero_copy_only=False).astype(np.float64)
         bad = ~np.isfinite(raw)
         status[bad & (status == 0)] = parse_kernel.NOT_A_NUMBER
         raw = np.where(bad, 0.0, raw)
-        scaled = raw if is_minor else raw * 10.0 ** np.clip(digits, 0, 18)
+        with np.errstate(over="ignore"):  # an overflow to infinity is caught just below
+            scaled = raw if is_minor else raw * 10.0 ** np.clip(digits, 0, 18)
         big = np.abs(scaled) >= 9.2e18
         status[big & (status == 0)] = parse_kernel.OVERFLOW
         scaled = np.where(big, 0.0, scaled)
@@ -450,7 +490,7 @@ def reject_records(
 ) -> pa.RecordBatch:
     """Rejects-file rows for the rejected rows of one source batch (raw values as JSON text)."""
     idx = np.flatnonzero(codes)
-    rows = raw.take(pa.array(idx)).to_pylist() if len(idx) else []
+    rows = python_rows(raw.take(pa.array(idx))) if len(idx) else []
     return pa.RecordBatch.from_arrays(
         [
             pa.array([file_name] * len(idx), pa.string()),
@@ -461,6 +501,27 @@ def reject_records(
         ],
         schema=REJECTS_SCHEMA,
     )
+
+
+def python_rows(batch: pa.RecordBatch) -> list[dict]:
+    """The rows of ``batch`` as dicts of Python values. A temporal value that Python's datetime
+    cannot hold (a Parquet timestamp past the year 9999, a far-off date) is given as the integer
+    Arrow stores, instead of failing with OverflowError."""
+    try:
+        return batch.to_pylist()
+    except (OverflowError, ValueError):
+        columns = [_python_values(column) for column in batch.columns]
+        return [dict(zip(batch.schema.names, values)) for values in zip(*columns)]
+
+
+def _python_values(array: pa.Array) -> list:
+    try:
+        return array.to_pylist()
+    except (OverflowError, ValueError):
+        t = array.type
+        if pa.types.is_temporal(t):
+            return array.cast(pa.int64() if t.bit_width == 64 else pa.int32()).to_pylist()
+        return array.cast(pa.string()).to_pylist()
 
 
 def _jsonable(value):

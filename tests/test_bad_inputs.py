@@ -12,8 +12,11 @@ ordinary ledger (see tests/bad_inputs.py).
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,12 +24,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import flowscan
+
 from bad_inputs import (
     CYCLE,
     T0,
     UTC,
     account_rows,
     accounts,
+    assert_no_crash,
     assert_run,
     error_line,
     evidence,
@@ -810,3 +816,102 @@ def test_amlworld_is_laundering_label_never_changes_the_scores(tmp_path):
         assert_no_label_columns(out)
         runs.append(out)
     assert same_outputs(*runs) == []
+
+
+# -- found by fuzzing (issue 9, part 2: tests/fuzz) ---------------------------------------------------
+# Each of these let an exception other than flowscan's own escape (or read a value wrong) before.
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--encoding", "no-such-codec"), ("--encoding", "hex"),
+                                             ("--delimiter", "é"), ("--tz", "Factory")])
+def test_option_values_the_readers_cannot_use_are_refused_naming_the_option(tmp_path, flag, value):
+    """An encoding that is no text codec (was: LookupError), a delimiter that is not one ASCII
+    character (was: ValueError from Arrow's CSV parser), a zone Python knows but Arrow's zone
+    database does not (was: ArrowInvalid): one line naming the option, nothing written."""
+    path = write_csv(tmp_path / "in" / "ledger.csv", ordinary_rows())
+    out = tmp_path / "run"
+    result = scan(path, out, flag, value)
+    assert_no_crash(result)
+    assert result.exit_code == 2, result.output  # a usage error
+    (line,) = result.output.strip("\n").split("\n")
+    assert line.startswith("flowscan: error: The '" + {"--tz": "timezone"}.get(flag, flag[2:]) + "' option"), line
+    assert not out.exists()
+
+
+def test_old_mac_line_endings_equal_the_baseline(tmp_path, baseline):
+    """Records ended by a bare CR (classic Mac OS exports): read as records (was: csv.Error
+    escaping from the header line, which then held the whole file)."""
+    path = write_csv(tmp_path / "in" / "ledger.csv", ordinary_rows())
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r"))
+    out = tmp_path / "run"
+    recon, rejects = assert_run(scan(path, out), out)
+    assert (recon["accepted"], rejects) == (N, [])
+    assert same_outputs(baseline, out) == []
+
+
+def test_repeated_directive_or_zone_name_in_timestamp_format_reads_or_rejects_rows(tmp_path):
+    """``%Y`` twice (was: re.error from Python's strptime) rejects the rows as ``bad_timestamp``;
+    ``%Z`` (was: ArrowInvalid writing the parsed value back) reads ``UTC``."""
+    rows = [row(txn_id=f"X{i}", timestamp=f"2024-03-0{i + 1} 10:00 UTC") for i in range(3)]
+    path = write_csv(tmp_path / "ledger.csv", rows)
+    read = flowscan.read_ledger(path, timestamp_format="%Y-%m-%d %H:%M %Z", timezone="UTC", threads=1)
+    assert read.ledger.column("timestamp").to_pylist() == [datetime(2024, 3, d, 10, tzinfo=UTC) for d in (1, 2, 3)]
+    read = flowscan.read_ledger(path, timestamp_format="%Y-%m-%d %H:%M %Y", timezone="UTC", max_reject_rate=1.0,
+                                threads=1)
+    assert read.rejects.column("reason").to_pylist() == ["bad_timestamp"] * 3
+
+
+def test_parquet_timestamps_past_64_bits_of_microseconds_are_out_of_range(tmp_path):
+    """A timestamp[s] whose microseconds do not fit in 64 bits (was: wrapped around to
+    1970-01-01T00:00:00.448384Z and accepted) and a date32 timestamp column with a far-off day
+    (was: ArrowInvalid from the cast) are rejected as ``timestamp_out_of_range``, their raw
+    record keeping the value Arrow stores (was: OverflowError turning it into a datetime)."""
+    wraps = 18_446_744_073_710  # seconds; times 10**6 is 2**64 + 448,384
+    table = pa.table({"txn_id": ["A", "B"], "timestamp": pa.array([1_709_290_800, wraps], pa.timestamp("s", "UTC")),
+                      "sender": ["S1", "S2"], "receiver": ["R1", "R2"], "amount": [1.0, 2.0],
+                      "currency": ["USD", "USD"]})
+    read = flowscan.read_ledger(write_parquet(tmp_path / "seconds.parquet", table), max_reject_rate=1.0, threads=1)
+    assert read.ledger.column("txn_id").to_pylist() == ["A"]
+    assert read.rejects.column("reason").to_pylist() == ["timestamp_out_of_range"]
+    assert json.loads(read.rejects.column("raw")[0].as_py())["timestamp"] == wraps * 1000  # Parquet keeps ms
+    table = table.set_column(1, "timestamp", pa.array([19_783, 2 ** 31 - 1], pa.date32()))
+    read = flowscan.read_ledger(write_parquet(tmp_path / "days.parquet", table), timezone="UTC", max_reject_rate=1.0,
+                                threads=1)
+    assert read.ledger.column("timestamp").to_pylist() == [datetime(2024, 3, 1, tzinfo=UTC)]
+    assert read.rejects.column("reason").to_pylist() == ["timestamp_out_of_range"]
+
+
+def test_parquet_integer_amounts_in_three_and_eight_digit_currencies(tmp_path):
+    """Whole major units in an integer column: 5 BHD is 5,000 fils and 1 XBT 100,000,000
+    satoshi (was: the power of ten computed in int8, giving -120 fils and a division by zero);
+    int64's minimum, whose magnitude a reversal cannot hold, is ``absurd_amount``."""
+    table = pa.table({"txn_id": ["A", "B", "C", "D"], "timestamp": ["2024-03-01T10:00:00Z"] * 4,
+                      "sender": ["S1", "S2", "S3", "S4"], "receiver": ["R1", "R2", "R3", "R4"],
+                      "amount": pa.array([5, 1, 7, -2 ** 63], pa.int64()), "currency": ["BHD", "XBT", "USD", "USD"]})
+    path = write_parquet(tmp_path / "ledger.parquet", table)
+    read = flowscan.read_ledger(path, max_reject_rate=1.0, negative_amounts="reversal", threads=1)
+    assert dict(zip(read.ledger.column("txn_id").to_pylist(), read.ledger.column("amount").to_pylist())) == {
+        "A": 5_000, "B": 100_000_000, "C": 700}
+    assert read.rejects.column("reason").to_pylist() == ["absurd_amount"]
+
+
+def test_malformed_record_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    """A record with a field too many whose text is not UTF-8: Arrow cannot hand it to the
+    malformed-row handler and fails the file, which is one line naming it (was: preceded by an
+    'Exception ignored ... Traceback' from pyarrow on stderr)."""
+    path = write_csv(tmp_path / "in" / "ledger.csv", ordinary_rows())
+    path.write_bytes(path.read_bytes() + b"T9,2024-03-02T00:00:00Z,A01,A02,5.00,USD,wire,NYC,\xff\n")
+    out = tmp_path / "run"
+    error_line(scan(path, out), out, path)
+    # pytest catches what pyarrow reports as ignored, so look at a real process's stderr too
+    result = subprocess.run([sys.executable, "-m", "flowscan", "validate", str(path)], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"flowscan: error: {path}: unreadable CSV"), result.stderr
+
+
+def test_codec_that_fails_with_a_bare_unicode_error_is_refused_naming_the_file(tmp_path):
+    """punycode raises UnicodeError, not UnicodeDecodeError, on text it cannot decode (was:
+    escaping the header reader)."""
+    path = write_csv(tmp_path / "in" / "ledger.csv", ordinary_rows())
+    out = tmp_path / "run"
+    assert "--encoding" in error_line(scan(path, out, "--encoding", "punycode"), out, path)

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from flowscan.cli import app
 from flowscan.config import RED_FLAGS, render_toml, rule_source
-from flowscan.errors import ConfigError
+from flowscan.errors import ConfigError, ConfigTypeError
 from flowscan.options import ReadOptions
 from flowscan.rules import ALL_RULES as RULES, FanIn, RapidMovement, Structuring
 from flowscan.rules.fan import FAN_IN_SOURCE
@@ -147,3 +147,62 @@ def test_cli_config_show_bad_file_is_one_line(tmp_path):
     result = runner.invoke(app, ["config", "show", "--config", str(path)])
     assert result.exit_code == 2
     assert "min_counterparties" in result.output and "Traceback" not in result.output
+
+
+# -- found by fuzzing (issue 9, part 2: tests/fuzz/fuzz_config.py) ----------------------------------
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error_naming_it(tmp_path):
+    """Was: UnicodeDecodeError from tomllib."""
+    path = tmp_path / "rules.toml"
+    path.write_bytes(b'[read]\ntimezone = "Europe/Z\xfcrich"\n')
+    with pytest.raises(ConfigError, match=r"rules\.toml: not valid TOML \(not UTF-8 text: byte 28 "):
+        ScanOptions.from_toml(path)
+
+
+@pytest.mark.parametrize("amount", ['"NaN"', '"sNaN"', '"Infinity"', '"1e999999999"', '"0.1e-999999999"',
+                                    '"92233720368547758.08"'])
+def test_money_thresholds_that_are_no_positive_amount_are_config_errors(tmp_path, amount):
+    """NaN (was: decimal.InvalidOperation), Infinity (was: OverflowError), an exponent past the
+    decimal context (was: decimal.Overflow), one that underflows to 0 (was: accepted as 0) and
+    more minor units than int64 holds (was: accepted, to overflow in the kernels)."""
+    path = tmp_path / "rules.toml"
+    path.write_text(f"[rules.rapid_movement]\nmin_amount = {{USD = {amount}}}\n")
+    with pytest.raises(ConfigError, match=r"rules\.toml: The 'min_amount\.USD' parameter of RapidMovement"):
+        ScanOptions.from_toml(path)
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ('[score]\ncolumns = true\n', "'columns' parameter of ScoreOptions"),  # was: TypeError
+    ('[read]\nencoding = "hex"\n', "'encoding' option"),  # was: LookupError when the first CSV was read
+    ('[read]\ndelimiter = "\\u00e9"\n', "'delimiter' option"),  # was: ValueError from Arrow's CSV parser
+    ('[read]\ntimezone = "Factory"\n', "'timezone' option"),  # was: ArrowInvalid when localising
+    ('[read]\nvalid_from = "0001-01-01T00:00:00+05:00"\n', "'valid_from' option"),  # was: OverflowError
+    ('[read.channel_map]\n"a\\nb" = "x"\n', "'channel_map.a\\nb' option"),  # was: a message of two lines
+    ('[rules.rapid_movement]\nmin_amount = {"a\\nb" = 1}\n', "'min_amount.a\\nb' parameter"),  # the same
+    # was: accepted, then TypeError (a datetime is not JSON) from config_hash
+    ('[score.detector.params]\nn_bins = 1979-05-27T00:32:00Z\n', "'params.n_bins' parameter of Detector"),
+])
+def test_values_flowscan_cannot_use_are_config_errors_naming_file_and_key(tmp_path, text, named):
+    path = tmp_path / "rules.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        ScanOptions.from_toml(path)
+    assert str(caught.value).startswith(f"{path}: ") and named in str(caught.value), caught.value
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("skip", ["5", '"cycles"', '["cycles", 1]'])
+def test_skip_that_is_not_a_list_of_names_is_a_config_error(tmp_path, skip):
+    path = tmp_path / "rules.toml"
+    path.write_text(f"[rules]\nskip = {skip}\n")
+    with pytest.raises(ConfigTypeError, match="'skip' option must be a list of rule names"):
+        ScanOptions.from_toml(path)
+
+
+def test_unknown_key_with_a_line_break_gives_one_line(tmp_path):
+    path = tmp_path / "rules.toml"
+    path.write_text('[score]\n"a\\nb" = 1\n')
+    with pytest.raises(ConfigError, match=r"unknown key score\.a\\nb;") as caught:
+        ScanOptions.from_toml(path)
+    assert "\n" not in str(caught.value)

@@ -579,3 +579,62 @@ def test_golden_files_give_the_canonical_schema(read):
     assert result.ledger.schema.equals(flowscan.CANONICAL_SCHEMA)
     assert result.report.reconciles
     assert result.ledger.num_rows == result.report.accepted
+
+
+# -- found by fuzzing (issue 9, part 2: tests/fuzz/fuzz_csv.py, fuzz_presets.py, fuzz_timestamps.py) --
+
+
+def without_columns(source: Path, target: Path, *dropped: str) -> Path:
+    """``source`` with the columns named ``dropped`` (every one of that name) left out."""
+    import csv
+
+    with source.open(newline="") as handle:
+        records = list(csv.reader(handle))
+    keep = [i for i, name in enumerate(records[0]) if name not in dropped]
+    with target.open("w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([[r[i] for i in keep] for r in records])
+    return target
+
+
+def test_paysim_without_its_label_columns_is_read(tmp_path):
+    """The PaySim header is recognised without isFraud (was: KeyError staging the labels)."""
+    path = without_columns(PAYSIM, tmp_path / "paysim.csv", "isFraud", "isFlaggedFraud")
+    result = flowscan.read_ledger(path)
+    assert [f.preset for f in result.report.files] == ["paysim"]
+    assert rows_without_ids(result.ledger) == rows_without_ids(PAYSIM_ROWS)
+    assert result.labels is None
+
+
+def test_samld_without_its_label_and_location_columns_is_read(tmp_path):
+    """The SAML-D header is recognised without the labels and bank locations (was: KeyError)."""
+    path = without_columns(SAMLD, tmp_path / "saml-d.csv", "Is_laundering", "Laundering_type",
+                           "Sender_bank_location", "Receiver_bank_location")
+    result = flowscan.read_ledger(path, timezone="UTC")
+    assert [f.preset for f in result.report.files] == ["saml-d"]
+    expected = [{**r, "location": None, "country": None} for r in SAMLD_ROWS]
+    assert rows_without_ids(result.ledger) == rows_without_ids(expected)
+    assert result.labels is None
+
+
+def test_amlworld_columns_out_of_their_published_order_are_refused_naming_the_file(tmp_path):
+    """AMLworld is mapped by position (its header repeats Account): a file with one Account
+    column, or columns moved, is refused (was: IndexError, or amounts read from the wrong
+    column)."""
+    path = without_columns(AMLWORLD, tmp_path / "amlworld.csv", "Is Laundering")
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    header[4], header[5] = header[5], header[4]
+    path.write_text("\n".join([",".join(header), *lines[1:]]) + "\n")
+    with pytest.raises(flowscan.DataError) as caught:
+        flowscan.read_ledger(path, timezone="UTC")
+    assert str(caught.value).startswith(f"{path}: the AMLworld columns are not in their published order")
+
+
+def test_amlsim_legacy_step_past_the_year_9999_is_out_of_range(tmp_path):
+    """213,505,078 daily steps after 2017 wrap around 64 bits of microseconds into 2020: the
+    row was accepted at 2020-01-01T15:58Z; it is now rejected as out of range."""
+    path = tmp_path / "transactions.csv"
+    path.write_text("sourceNodeId,targetNodeId,value,time\n1,2,10.0,1\n1,2,20.0,213505078\n")
+    result = flowscan.read_ledger(path, max_reject_rate=1.0)
+    assert result.ledger.column("amount").to_pylist() == [1000]
+    assert result.rejects.column("reason").to_pylist() == ["timestamp_out_of_range"]

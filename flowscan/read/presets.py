@@ -105,6 +105,12 @@ def _col(batch: pa.RecordBatch, name: str) -> pa.Array:
     return batch.column(lookup[name.casefold()])
 
 
+def _has(batch: pa.RecordBatch, name: str) -> bool:
+    """Whether the batch has the column ``name`` (case-insensitively): for columns a preset
+    reads when present but does not need to recognise the format (labels, say)."""
+    return name.casefold() in {n.casefold() for n in batch.schema.names}
+
+
 def _null_if(array: pa.Array, *values: str) -> pa.Array:
     """Null where the trimmed text is one of ``values`` (an unused side marker such as ``-``)."""
     text = pc.utf8_trim_whitespace(array)
@@ -118,6 +124,10 @@ def _bool_label(array: pa.Array) -> pa.Array:
     return pc.if_else(true, True, pc.if_else(false, False, pa.scalar(None, pa.bool_())))
 
 
+_END_OF_9999_US = 253_402_300_800 * 1_000_000
+"""10000-01-01T00:00:00Z in microseconds since the epoch."""
+
+
 def _steps(array: pa.Array, options: ReadOptions, default_unit: str) -> pa.Array:
     """Integer steps to UTC timestamps: ``step_origin + step * step_unit``. Text that is not
     an integer becomes null (rejected later as ``bad_timestamp``)."""
@@ -125,16 +135,34 @@ def _steps(array: pa.Array, options: ReadOptions, default_unit: str) -> pa.Array
     ok = pc.match_substring_regex(text, r"^[0-9]{1,9}$")
     steps = pc.if_else(ok, text, pa.scalar(None, pa.string())).cast(pa.int64())
     origin_us = int(options.instant("step_origin").timestamp()) * 1_000_000
-    micros = pc.add(pc.multiply(steps, options.step_seconds(default_unit) * 1_000_000), origin_us)
+    step_us = options.step_seconds(default_unit) * 1_000_000
+    # a step past the year 9999 is clamped to just after it (out of every valid range), never
+    # wrapped around 64 bits (999,999,999 days would be)
+    steps = pc.min_element_wise(steps, pa.scalar((_END_OF_9999_US - origin_us) // step_us + 1, pa.int64()),
+                                skip_nulls=False)
+    micros = pc.add(pc.multiply(steps, step_us), origin_us)
     return micros.cast(pa.timestamp("us", tz="UTC"))
 
 
 # -- AMLworld --------------------------------------------------------------------------------
 
 
+AMLWORLD_LAYOUT = ("Timestamp", "From Bank", "Account", "To Bank", "Account", "Amount Received",
+                   "Receiving Currency", "Amount Paid", "Payment Currency", "Payment Format")
+"""The first ten columns of an AMLworld transactions file, in their published order."""
+
+
 def _stage_amlworld(batch: pa.RecordBatch, options: ReadOptions) -> Staged:
-    # The header repeats "Account"; csv_header names the second one "Account_2": map by position.
+    # The header repeats "Account"; csv_header names the second one "Account_2": map by position,
+    # so the columns must be in the published order (the header's names alone do not say
+    # which Account is the receiver).
     names = batch.schema.names
+    found = [n.casefold() for n in names[:10]]
+    if found[4:5] == ["account_2"]:
+        found[4] = "account"
+    if found != [n.casefold() for n in AMLWORLD_LAYOUT]:
+        raise DataError(f"the AMLworld columns are not in their published order ({', '.join(AMLWORLD_LAYOUT)}); "
+                        "read the file with --format csv and --map")
     return Staged(
         columns={
             "timestamp": batch.column(0),
@@ -235,6 +263,15 @@ def _stage_samld(batch: pa.RecordBatch, options: ReadOptions) -> Staged:
     when = pc.binary_join_element_wise(
         pc.utf8_trim_whitespace(_col(batch, "Date")), pc.utf8_trim_whitespace(_col(batch, "Time")), " "
     )
+    # the bank locations and the two label columns are read when present (the header that
+    # recognises SAML-D does not include them)
+    optional = {"location": "Sender_bank_location", "country": "Receiver_bank_location"}
+    optional = {name: source for name, source in optional.items() if _has(batch, source)}
+    labels = {}
+    if _has(batch, "Is_laundering"):
+        labels["is_laundering"] = _bool_label(_col(batch, "Is_laundering"))
+    if _has(batch, "Laundering_type"):
+        labels["typology"] = _col(batch, "Laundering_type")
     return Staged(
         columns={
             "timestamp": when,
@@ -242,17 +279,14 @@ def _stage_samld(batch: pa.RecordBatch, options: ReadOptions) -> Staged:
             "receiver": _col(batch, "Receiver_account"),
             "amount": _col(batch, "Amount"),
             "currency": _col(batch, "Payment_currency"),
-            "location": _col(batch, "Sender_bank_location"),
-            "country": _col(batch, "Receiver_bank_location"),
+            **{name: _col(batch, source) for name, source in optional.items()},
             "channel_raw": _col(batch, "Payment_type"),
         },
         raw=batch,
-        labels={"is_laundering": _bool_label(_col(batch, "Is_laundering")),
-                "typology": _col(batch, "Laundering_type")},
+        labels=labels,
         timestamp_format="%Y-%m-%d %H:%M:%S",
         mapping={"timestamp": "Date + Time", "sender": "Sender_account", "receiver": "Receiver_account",
-                 "amount": "Amount", "currency": "Payment_currency", "location": "Sender_bank_location",
-                 "country": "Receiver_bank_location", "channel_raw": "Payment_type"},
+                 "amount": "Amount", "currency": "Payment_currency", **optional, "channel_raw": "Payment_type"},
         currency_aliases=SAMLD_CURRENCIES,
         channels={"cash deposit": "cash", "cash withdrawal": "cash", "cross-border": "wire", "credit card": "card",
                   "debit card": "card", "ach": "ach", "cheque": "check"},
@@ -265,7 +299,7 @@ def _stage_paysim(batch: pa.RecordBatch, options: ReadOptions) -> Staged:
     # CASH_IN: the customer (nameOrig) hands cash to an agent (nameDest) and receives e-money
     # from the agent, so the money in the ledger flows agent -> customer.
     cash_in = pc.equal(kind, "CASH_IN")
-    labels = {"is_laundering": _bool_label(_col(batch, "isFraud"))}
+    labels = {"is_laundering": _bool_label(_col(batch, "isFraud"))} if _has(batch, "isFraud") else {}
     return Staged(
         columns={
             "timestamp": _steps(_col(batch, "step"), options, "h"),

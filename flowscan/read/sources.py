@@ -9,9 +9,11 @@ line naming the file; messages never quote the file's content.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -186,14 +188,17 @@ def csv_header(source: SourceFile, options: ReadOptions) -> list[str]:
     line = head.split(b"\n", 1)[0] if b"\n" in head else head
     try:
         text = line.decode(options.encoding, errors="strict" if b"\n" in head or len(head) < (1 << 16) else "ignore")
-    except UnicodeDecodeError:
+    except UnicodeError:  # UnicodeDecodeError, or the bare UnicodeError of codecs such as punycode
         raise CorruptFileError(
             source.path, f"header is not valid {options.encoding} text; declare the file's encoding (--encoding)"
         ) from None
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise CorruptFileError(source.path, "empty file (no header line)")
-    first = next(csv.reader(io.StringIO(text), delimiter=options.delimiter))
+    try:  # newline="": a bare CR (an old Mac export) ends the record instead of failing the csv module
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=options.delimiter))
+    except csv.Error as error:
+        raise CorruptFileError(source.path, f"header is not a CSV record ({_short(error)})") from None
     names, seen = [], {}
     for raw in first:
         name = raw.strip()
@@ -231,14 +236,17 @@ def iter_csv(source: SourceFile, options: ReadOptions, *, record_malformed: bool
     )
     try:
         stream = pa.input_stream(str(source.path), compression="detect")
-        reader = pacsv.open_csv(stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
+        with _quiet_undecodable_rows(on_invalid):
+            reader = pacsv.open_csv(stream, read_options=read_options, parse_options=parse_options,
+                                    convert_options=convert_options)
         while True:
             try:
-                batch = reader.read_next_batch()
+                with _quiet_undecodable_rows(on_invalid):
+                    batch = reader.read_next_batch()
             except StopIteration:
                 break
             yield batch
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as error:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeError) as error:
         if options.on_bad_rows == "fail" and source.malformed:
             line = source.malformed[-1][0]
             raise RejectLimitError(
@@ -249,6 +257,24 @@ def iter_csv(source: SourceFile, options: ReadOptions, *, record_malformed: bool
         if "utf8" in message.lower() or "utf-8" in message.lower():
             message = f"invalid {options.encoding} text; declare the file's encoding (--encoding)"
         raise CorruptFileError(source.path, f"unreadable CSV ({message})") from None
+
+
+@contextlib.contextmanager
+def _quiet_undecodable_rows(handler):
+    """Keep off stderr the traceback pyarrow prints when it cannot decode a malformed record's
+    text for ``handler`` (not UTF-8): it then fails the read, which flowscan reports in one
+    line; the ignored UnicodeDecodeError would otherwise come first, as 'Exception ignored'."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if unraisable.object is not handler or not isinstance(unraisable.exc_value, UnicodeDecodeError):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 # -- Parquet and IPC -------------------------------------------------------------------------

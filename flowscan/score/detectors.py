@@ -30,7 +30,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .. import params
-from ..errors import ConfigError
+from ..errors import ConfigError, ConfigTypeError
 
 DETECTORS = MappingProxyType({
     "hbos": ("pyod.models.hbos", "HBOS", {"n_bins": "sqrt", "alpha": 0.1, "tol": 0.5}),
@@ -73,6 +73,10 @@ class Detector:
             raise ConfigError(f"The 'params' parameter of Detector must be a table of keyword arguments. "
                               f"Got {type(self.params).__name__} instead.")
         object.__setattr__(self, "params", dict(self.params))  # a plain dict, so a saved model pickles
+        for key, value in self.params.items():
+            if not _plain(value):  # a TOML date, say: no keyword value, and the configuration hash is JSON
+                raise ConfigTypeError(f"The 'params.{params.printable(key)}' parameter of Detector must be a number, "
+                                      f"text, boolean, or an array or table of them. Got {value!r} instead.")
         if isinstance(self.random_state, bool) or not isinstance(self.random_state, int) or self.random_state < 0:
             raise ConfigError(f"The 'random_state' parameter of Detector must be a non-negative int. "
                               f"Got {self.random_state!r} instead.")
@@ -86,6 +90,17 @@ class Detector:
     def to_dict(self) -> dict:
         return {"name": self.name, "params": dict(self.params), "random_state": self.random_state,
                 "members": list(self.members)}
+
+
+def _plain(value) -> bool:
+    """Whether ``value`` is JSON-like: text, a number, a boolean, None, or arrays and tables of them."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 SQRT_BINS = (10, 200)

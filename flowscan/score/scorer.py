@@ -38,14 +38,14 @@ import hashlib
 import io
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, ConfigTypeError, DataError
 from ..index import AccountIndex
 from ..rules import EVIDENCE_SCHEMA, INSTANCE_SCHEMA, RuleResult
 from ..rules.instances import REASON_TYPE
@@ -95,6 +95,9 @@ class ScoreOptions:
                 raise ConfigError(f"The '{name}' parameter of ScoreOptions must be a {cls.__name__}. "
                                   f"Got {type(getattr(self, name)).__name__} instead.")
         if self.columns is not None:
+            if isinstance(self.columns, (str, bytes, Mapping)) or not isinstance(self.columns, Iterable):
+                raise ConfigTypeError(f"The 'columns' parameter of ScoreOptions must be a list of feature columns. "
+                                      f"Got {self.columns!r} instead.")
             object.__setattr__(self, "columns", tuple(str(c) for c in self.columns))
         if isinstance(self.top_features, bool) or not isinstance(self.top_features, int) or self.top_features < 0:
             raise ConfigError(f"The 'top_features' parameter of ScoreOptions must be a non-negative int. "

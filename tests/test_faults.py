@@ -257,3 +257,32 @@ def test_hub_account_under_a_memory_cap_finishes_or_stops_with_one_line(tmp_path
             assert not out.exists() and not list(tmp_path.glob(f".{out.name}.*"))
         outcomes[extra_mib] = done.returncode
     assert outcomes == {100: 1, 1024: 0}
+
+
+# --- the debris rules themselves (in process) ------------------------------------------------
+
+
+def test_an_old_run_renamed_aside_by_a_killed_overwrite_is_put_back(tmp_path):
+    from flowscan.rundir import remove_stale_staging
+
+    aside = tmp_path / ".run.abcd1234.old"  # as tempfile.mkdtemp names it
+    aside.mkdir()
+    (aside / "manifest.json").write_text("{}")
+    staging = tmp_path / ".run.zz_99xyz.partial"
+    staging.mkdir()
+    other = tmp_path / ".run.x.abcd1234.partial"  # another output's ("run.x") staging
+    other.mkdir()
+    removed = remove_stale_staging(tmp_path / "run")
+    assert removed == [staging]
+    assert (tmp_path / "run" / "manifest.json").read_text() == "{}" and not aside.exists()
+    assert other.is_dir()
+
+
+def test_an_old_run_beside_a_published_one_is_deleted(tmp_path):
+    from flowscan.rundir import remove_stale_staging
+
+    (tmp_path / "run").mkdir()
+    aside = tmp_path / ".run.abcd1234.old"
+    aside.mkdir()
+    assert remove_stale_staging(tmp_path / "run") == [aside]
+    assert not aside.exists() and (tmp_path / "run").is_dir()

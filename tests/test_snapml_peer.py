@@ -92,8 +92,9 @@ def test_hand_made_windows_ties_and_excluded_rows():
 
 def test_hand_made_in_tiny_chunks():
     """Chunk edges between the tied rows at 3600 s and 7200 s change nothing."""
+    whole = both(ledger_of(HAND), windows=("1h", "2h"))
     for size in (1, 2, 3, 5):
-        both(ledger_of(HAND), windows=("1h", "2h"), stats_chunk=size, fan_chunk=size)
+        assert both(ledger_of(HAND), windows=("1h", "2h"), stats_chunk=size, fan_chunk=size) == whole, size
 
 
 def test_hand_made_capped():

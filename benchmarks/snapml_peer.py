@@ -214,9 +214,23 @@ def snapml_edges(subset: pa.Table) -> tuple[np.ndarray, pa.Array]:
     return edges, accounts
 
 
+def _restore_floating_point_environment() -> None:
+    """Put the default floating-point environment back after snapml's import: its shared
+    library was built with fast-math, and loading it turns on flush-to-zero for the whole
+    process (subnormal floats become 0), which would change every float computed after it in
+    the process, flowscan's and Hypothesis's included."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("m")
+    if name:
+        ctypes.CDLL(name).fesetenv(ctypes.c_void_p(-1))  # FE_DFL_ENV in glibc
+
+
 def _preprocessor(threads: int, **params):
     from snapml import GraphFeaturePreprocessor
 
+    _restore_floating_point_environment()
     gfp = GraphFeaturePreprocessor()
     gfp.set_params({"num_threads": threads, **_OFF, **params})
     return gfp

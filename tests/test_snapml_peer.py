@@ -13,6 +13,7 @@ snapml is an optional benchmark dependency (the ``bench`` extra): without it the
 from __future__ import annotations
 
 import csv
+import importlib.util
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -21,8 +22,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("snapml", reason="snapml (IBM's GraphFeaturePreprocessor) is not installed: pip install "
-                                     "-e '.[bench]' to compare flowscan with it")
+# Found, not imported: importing snapml turns on flush-to-zero for the whole process (its library
+# is built with fast-math), which would change the floats of every test collected after this one.
+# benchmarks.snapml_peer imports it only when it runs, and puts the default environment back.
+if importlib.util.find_spec("snapml") is None:
+    pytest.skip("snapml (IBM's GraphFeaturePreprocessor) is not installed: pip install -e '.[bench]' to compare "
+                "flowscan with it", allow_module_level=True)
 
 import flowscan  # noqa: E402
 from benchmarks import snapml_peer as peer  # noqa: E402
@@ -46,10 +51,10 @@ def ledger_of(records):
         return flowscan.read_ledger(path, max_reject_rate=0.0).ledger
 
 
-def both(ledger, windows=peer.WINDOWS, cap=None, **chunks):
+def both(ledger, windows=peer.WINDOWS, cap=None, threads=2, **chunks):
     """snapml's comparison table equals flowscan's; flowscan's as {account: row}."""
     subset = peer.shared_subset(ledger)
-    theirs = peer.snapml_table(subset, windows, cap=cap, **chunks)
+    theirs = peer.snapml_table(subset, windows, cap=cap, threads=threads, **chunks)
     ours = peer.flowscan_table(subset, windows, cap=cap)
     assert theirs.equals(ours), peer.first_difference(ours, theirs)
     return {row["account"]: row for row in ours.to_pylist()}
@@ -93,8 +98,11 @@ def test_hand_made_windows_ties_and_excluded_rows():
 def test_hand_made_in_tiny_chunks():
     """Chunk edges between the tied rows at 3600 s and 7200 s change nothing."""
     whole = both(ledger_of(HAND), windows=("1h", "2h"))
+    # One snapml thread: with two, snapml 1.17 sometimes aborts the process on batches of a
+    # few edges (about one run in ten here); the benchmark's batches are thousands of edges.
     for size in (1, 2, 3, 5):
-        assert both(ledger_of(HAND), windows=("1h", "2h"), stats_chunk=size, fan_chunk=size) == whole, size
+        assert both(ledger_of(HAND), windows=("1h", "2h"), threads=1, stats_chunk=size,
+                    fan_chunk=size) == whole, size
 
 
 def test_hand_made_capped():
@@ -171,3 +179,10 @@ def test_prediction_skips_a_prefix_that_cannot_fit():
     assert peer._predict(done[:1], 4000) == pytest.approx(8.0)  # exponent 1.5 from one
     assert peer._predict([{"subset_rows": 1000, "snapml_s": 2.0}, {"subset_rows": 2000, "snapml_s": 1.0}],
                          4000) == pytest.approx(2.0)  # never below linear
+
+
+def test_snapml_leaves_the_floating_point_environment_as_it_was():
+    """Loading snapml's library turns on flush-to-zero; the peer turns it off again, so the
+    smallest normal float halved is still a (subnormal) non-zero number."""
+    peer._preprocessor(1)
+    assert np.float64(np.finfo(np.float64).tiny) / 2 > 0

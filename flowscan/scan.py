@@ -315,17 +315,7 @@ def scan(*data, config=None, options: ScanOptions | None = None, model: Model | 
         reference = options.load_reference()
     elif not isinstance(reference, Reference):
         reference = load_reference(reference)
-    skipped = {name: "skipped by the configuration" for name in ALL_RULES if name in options.skip}
-    for name in PACK:
-        if name in skipped:
-            continue
-        needs = [n for n in PACK_OPTIONS[name].NEEDS if n != "relationships"]
-        missing = reference.missing(needs)
-        if missing:
-            skipped[name] = f"needs the {missing[0]} reference table, which was not given"
-        elif "relationships" in PACK_OPTIONS[name].NEEDS and relationships is None:
-            skipped[name] = "needs the customer side table (--relationships), which was not given"
-    rules = [name for name in ALL_RULES if name not in skipped]
+    skipped, rules = plan_rules(options, reference, relationships is not None)
     stages = ["read", "index", *(f"rule.{name}" for name in rules), "score", *(["rollup"] if relationships else [])]
     timings: dict[str, float] = {}
     clock = {"stage": None, "start": 0.0}
@@ -345,6 +335,22 @@ def scan(*data, config=None, options: ScanOptions | None = None, model: Model | 
             raise
         raise OutOfMemoryError(f"out of memory in the {(clock['stage'] or 'setup').replace('.', ' ')} stage; nothing was written. "
                                f"Give the run more memory, or scan a shorter period at a time") from None
+
+
+def plan_rules(options: ScanOptions, reference: Reference, relationships: bool) -> tuple[dict[str, str], list[str]]:
+    """Which rules a run skips, with the reason (``skip``, a reference table or the customer side
+    table not given), and which it runs, in :data:`~flowscan.rules.ALL_RULES` order."""
+    skipped = {name: "skipped by the configuration" for name in ALL_RULES if name in options.skip}
+    for name in PACK:
+        if name in skipped:
+            continue
+        needs = [n for n in PACK_OPTIONS[name].NEEDS if n != "relationships"]
+        missing = reference.missing(needs)
+        if missing:
+            skipped[name] = f"needs the {missing[0]} reference table, which was not given"
+        elif "relationships" in PACK_OPTIONS[name].NEEDS and not relationships:
+            skipped[name] = "needs the customer side table (--relationships), which was not given"
+    return skipped, [name for name in ALL_RULES if name not in skipped]
 
 
 def _out_of_memory(error: BaseException) -> bool:

@@ -466,6 +466,19 @@ def scan(
         bool, typer.Option("--fail-on-alerts", help="Exit with code 3 when the run raised any alert (after writing "
                            "everything), for batch schedulers.")
     ] = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local (this machine), or spark: the rules run on Spark in account "
+                          "buckets (the spark extra; canonical Parquet ledgers, as flowscan ingest writes them; "
+                          "see docs/spark.md).")
+    ] = "local",
+    master: Annotated[
+        Optional[str], typer.Option("--master", help="With --engine spark: the Spark master URL (local[2], "
+                                    "spark://host:7077, yarn); default the session spark-submit started, else local[*].")
+    ] = None,
+    buckets: Annotated[
+        Optional[int], typer.Option("--buckets", min=1, help="With --engine spark: the number of account buckets "
+                                    "(default one per 2 million rows); more buckets, less memory per task.")
+    ] = None,
 ) -> None:
     """Run every rule and the scoring on ledgers and write the run directory.
 
@@ -508,16 +521,25 @@ def scan(
     key = key_from_env() if pseudonymize else None
     if quiet and verbose:
         raise ConfigError("give --quiet or --verbose, not both")
+    if engine not in ("local", "spark"):
+        raise ConfigError(f"--engine must be local or spark. Got {engine!r} instead.")
+    if engine == "local" and (master is not None or buckets is not None):
+        raise ConfigError("--master and --buckets go with --engine spark")
+    if engine == "spark":
+        _check_spark_inputs(paths, sample_export, relationships, read_options)
     fitted = load_model(model) if model is not None else None
     check_output(out_dir, overwrite=overwrite)  # a read-only or full disk, or a run already writing there
     _load_code(options, report=report_alerts > 0)
-    with RunLock(out_dir), _progress(enabled=not quiet) as progress:
+    with RunLock(out_dir), _progress(enabled=not quiet and engine == "local") as progress:
         if reference is None and sample:
             from .fixtures import SYNTHETIC_SAMPLE
 
             reference = SYNTHETIC_SAMPLE / "reference"
-        result = run_scan(*paths, options=options, model=fitted, relationships=relationships,
-                          reference=reference, progress=progress)
+        if engine == "spark":
+            result = _scan_on_spark(paths, options, fitted, reference, master, buckets)
+        else:
+            result = run_scan(*paths, options=options, model=fitted, relationships=relationships,
+                              reference=reference, progress=progress)
         progress("write", 1, 1)
         written = write_run(result, out_dir, overwrite=overwrite, pseudonym_key=key, pseudonym_map=pseudonym_map,
                             exports=exports, report_alerts=report_alerts)
@@ -557,6 +579,36 @@ def scan(
     if fail_on_alerts and result.alerts.num_rows:
         err.print(f"flowscan: {result.alerts.num_rows:,} alerts; exit code 3 (--fail-on-alerts)")
         raise typer.Exit(3)
+
+
+def _check_spark_inputs(paths, sample_export, relationships, read_options) -> None:
+    """The Spark engine reads canonical Parquet ledgers only (module docstring of flowscan.spark)."""
+    from .options import ReadOptions
+
+    if sample_export:
+        raise ConfigError("--engine spark reads canonical Parquet ledgers; the sample export is a CSV "
+                          "(flowscan ingest turns it into one)")
+    if relationships is not None:
+        raise ConfigError("--relationships does not work with --engine spark yet")
+    if read_options != ReadOptions():
+        raise ConfigError("--engine spark reads canonical Parquet ledgers, so reading options (--format, --tz, "
+                          "--mapping, ...) do not apply; run flowscan ingest first")
+    for path in paths:
+        if not (Path(path).is_dir() or str(path).endswith(".parquet")):
+            raise ConfigError(f"{path}: --engine spark reads canonical Parquet ledgers (a .parquet file or a folder "
+                              "of them); flowscan ingest writes one from any format flowscan reads")
+
+
+def _scan_on_spark(paths, options, model, reference, master, buckets):
+    try:
+        from . import spark as spark_engine
+    except ImportError as error:
+        raise ConfigError(str(error)) from None
+    session = spark_engine.session(master or "local[*]", **{"spark.ui.showConsoleProgress": "false"})
+    session.sparkContext.setLogLevel("ERROR")
+    found = spark_engine.scan([str(p) for p in paths], options=options, reference=reference, buckets=buckets,
+                              model=model, spark=session)
+    return found.to_result()
 
 
 @app.command()

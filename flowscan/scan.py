@@ -214,6 +214,10 @@ class ScanResult:
     reference: Reference | None = None
     skipped: dict[str, str] = dataclasses.field(default_factory=dict)
     """Rules that did not run, with the reason (a reference table not given, or ``skip``)."""
+    engine: str = "local"
+    """Where the rules ran: ``local``, or ``spark`` (:mod:`flowscan.spark`)."""
+    time_range: tuple[str, str] | None = None
+    """First and last timestamp (ISO 8601) when :attr:`read` holds no ledger (the Spark engine)."""
     _run_dir: tempfile.TemporaryDirectory | None = dataclasses.field(default=None, init=False, repr=False,
                                                                       compare=False)
 
@@ -536,14 +540,18 @@ def _write_locked(result, out, pseudonym_key, pseudonym_map, exports, report_ale
                            "sha256": _sha256(path) if path.is_file() else None, "rows_read": f.rows_read,
                            "accepted": f.accepted, "rejected": f.rejected, "duplicates": f.duplicates,
                            "time_range": [f.time_min, f.time_max]})
-        ledger = result.read.ledger
-        timestamps = ledger.column("timestamp")
+        if result.time_range is not None:
+            time_range = list(result.time_range)
+        else:
+            timestamps = result.read.ledger.column("timestamp")
+            time_range = [timestamps[0].as_py().isoformat(), timestamps[-1].as_py().isoformat()]
         manifest = {
             "flowscan": __version__,
+            "engine": result.engine,
             "config_sha256": result.options.config_hash(),
             "config": result.options.to_dict(),
             "inputs": inputs,
-            "time_range": [timestamps[0].as_py().isoformat(), timestamps[-1].as_py().isoformat()],
+            "time_range": time_range,
             "reconciliation": {k: v for k, v in report.to_dict().items() if k != "files"},
             "accounts": result.accounts.num_rows,
             "alerts": result.alerts.num_rows,

@@ -23,26 +23,36 @@ is counted; a bucket above ``max_bucket_rows`` (an account holding a large share
 hub, lands whole in one bucket) stops the run with a message naming the cause, rather than
 exhausting a worker.
 
+Rules that compare an account with the whole ledger run in two passes: ``living_costs`` and
+``cash_no_payroll`` (an account against its peers) return every account's profile in the first
+pass, the driver computes the peers' baseline with the rule's own function, and a second pass
+applies it. ``domestic_to_foreign``'s home country (the ledger's most frequent country) and
+``cash_no_payroll``'s week origin (the ledger's first timestamp) are the whole ledger's, counted
+by Spark.
+
 What does not run here yet
 --------------------------
-Rules that look past an account's own rows: two-hop layering (``scatter_gather``,
-``gather_scatter``) and ``cycles`` need a further exchange round; ``living_costs`` and
-``cash_no_payroll`` compare an account with its peers across the ledger; ``ad_identifiers``
-joins the customer side table. :func:`scan` refuses a configuration that runs any of them, naming
-them (``skip`` them to run the rest); it never leaves a rule out silently. Rows are not
-validated here: the input must be a canonical ledger (what :func:`flowscan.read_ledger` writes,
-unique ``txn_id``), which is checked.
+Rules that follow money through other accounts' rows: two-hop layering (``scatter_gather``,
+``gather_scatter``) and ``cycles`` need a further exchange round; ``ad_identifiers`` joins the
+customer side table. :func:`scan` refuses a configuration that runs any of them, naming them
+(``skip`` them to run the rest); it never leaves a rule out silently. Rows are not validated
+here: the input must be a canonical ledger (what :func:`flowscan.read_ledger` writes, unique
+``txn_id``), which is checked.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import datetime
 import importlib.util
 import io
 import math
 import os
 import sys
 import time
+import urllib.parse
+from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -51,10 +61,13 @@ import pyarrow.compute as pc
 from .currency import CURRENCIES
 from .errors import ConfigError, DataError
 from .index import AccountIndex, build_index
+from .ingest import FileReport, LedgerRead, ReadReport
 from .reference import Reference, load_reference
-from .rules import ALL_RULES, EVIDENCE_SCHEMA, INSTANCE_SCHEMA, PACK, RuleResult
-from .scan import ScanOptions, _resolve_config, plan_rules
-from .schema import CANONICAL_SCHEMA, CHANNELS, SORT_KEYS, TIMESTAMP_TYPE
+from .rules import ALL_RULES, EVIDENCE_SCHEMA, INSTANCE_SCHEMA, PACK, DomesticToForeign, RuleResult
+from .rules.payroll import cash_profile, peer_bar
+from .rules.spending import care_counts, peer_scores
+from .scan import RULE_OPTIONS, ScanOptions, ScanResult, _resolve_config, plan_rules
+from .schema import CANONICAL_SCHEMA, CHANNELS, REJECTS_SCHEMA, SORT_KEYS, TIMESTAMP_TYPE
 from .score import Scores, score_accounts
 from .score.table import feature_table
 
@@ -65,15 +78,18 @@ NOT_ON_SPARK = {
     "scatter_gather": "a two-hop pattern: it needs the rows of the account's counterparties (a further exchange round)",
     "gather_scatter": "a two-hop pattern: it needs the rows of the account's counterparties (a further exchange round)",
     "cycles": "a cycle passes through several accounts' rows (a further exchange round)",
-    "living_costs": "its baseline is the account's peer group across the whole ledger",
-    "cash_no_payroll": "its baseline is the cash revenue of peers across the whole ledger",
     "ad_identifiers": "it joins the customer side table",
 }
 """Rules the Spark engine does not run yet, with the reason (module docstring)."""
 
+PEER_RULES = ("living_costs", "cash_no_payroll")
+"""Rules that compare an account with its peers across the whole ledger: a first pass gathers
+every account's profile, the driver computes the peers' baseline, a second pass applies it."""
+
 REQUIRED = ("txn_id", "timestamp", "sender", "receiver", "amount", "currency", "channel")
 """Columns the input must have; the other canonical columns are null when absent."""
 
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 ROWS_PER_BUCKET = 2_000_000
 MAX_BUCKET_ROWS = 50_000_000
 
@@ -83,10 +99,14 @@ class SparkScan:
     """What :func:`scan` produced: the tables of :class:`flowscan.ScanResult` and how it ran."""
 
     scores: Scores
-    instances: pa.Table
-    rule_evidence: pa.Table
+    results: dict[str, RuleResult]
+    """Per rule, its instances and their evidence (no per-rule features: they are in the scores)."""
     options: ScanOptions
+    reference: Reference
     skipped: dict[str, str]
+    files: list[FileReport]
+    """The Parquet files read, with rows and time range (none for a DataFrame)."""
+    time_range: tuple[str, str]
     buckets: int
     rows: int
     bucket_rows: int
@@ -105,6 +125,21 @@ class SparkScan:
     def evidence(self) -> pa.Table:
         return self.scores.evidence
 
+    @property
+    def instances(self) -> pa.Table:
+        """Every rule's instances, in rule order."""
+        return _concat([r.instances for r in self.results.values()], INSTANCE_SCHEMA)
+
+    def to_result(self) -> ScanResult:
+        """A :class:`flowscan.ScanResult` for :func:`flowscan.write_run` and ``explain``: no
+        ledger in memory, no rejects (the input was canonical), the time range and files kept."""
+        notes = [f"scanned on Spark in {self.buckets} account buckets (largest {self.bucket_rows:,} rows); "
+                 "the input was a canonical ledger, not validated again"]
+        report = ReadReport(self.files, self.rows, self.rows, 0, 0, {}, notes)
+        read = LedgerRead(CANONICAL_SCHEMA.empty_table(), REJECTS_SCHEMA.empty_table(), None, None, report)
+        return ScanResult(read, self.results, self.scores, self.options, dict(self.timings), None, self.reference,
+                          dict(self.skipped), engine="spark", time_range=self.time_range)
+
 
 @dataclasses.dataclass(frozen=True)
 class _Plan:
@@ -114,6 +149,20 @@ class _Plan:
     options: ScanOptions
     reference: Reference
     before_bucket: object = None
+    origin_us: int = 0
+    """The ledger's first timestamp (cash_no_payroll counts weeks from it)."""
+    home_country: str | None = None
+    """The ledger's most frequent country, when domestic_to_foreign is not given one."""
+    baselines: Mapping = dataclasses.field(default_factory=dict)
+    """Second pass: the peer rules' whole-ledger baselines; empty in the first pass."""
+
+    def rule_options(self, name: str):
+        options = self.options.rules.get(name)
+        if name == "domestic_to_foreign" and self.home_country is not None:
+            options = copy.copy(options or DomesticToForeign())
+            if options.home_country is None:  # the ledger's, not the bucket's, most frequent country
+                object.__setattr__(options, "home_country", self.home_country)
+        return options
 
 
 def session(master: str = "local[2]", /, **conf):
@@ -186,10 +235,14 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
     if buckets is not None and (not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 1):
         raise ConfigError(f"buckets must be a positive whole number. Got {buckets!r} instead.")
     spark = spark or session()
-    df = data if isinstance(data, DataFrame) else spark.read.parquet(*([data] if isinstance(data, (str, os.PathLike))
-                                                                       else data))
+    if isinstance(data, DataFrame):
+        df = data
+    else:
+        paths = [str(p) for p in ([data] if isinstance(data, (str, os.PathLike)) else data)]
+        df = spark.read.parquet(*paths)
     df = _select(df)
-    rows = df.count()
+    files, time_range, origin_us = _files(df, from_files=not isinstance(data, DataFrame))
+    rows = sum(f.rows_read for f in files)
     if rows == 0:
         raise DataError("the ledger has no rows")
     if df.select("txn_id").distinct().count() != rows:
@@ -212,7 +265,46 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
     timings["place"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    plan = _Plan(tuple(rules), options, reference, _before_bucket)
+    home = None
+    if "domestic_to_foreign" in rules and getattr(options.rules.get("domestic_to_foreign"), "home_country", None) is None:
+        home = _home_country(df)
+    plan = _Plan(tuple(rules), options, reference, _before_bucket, origin_us=origin_us, home_country=home)
+    gathered = _run_buckets(placed, plan)
+    timings["rules"] = time.perf_counter() - clock
+    peer_rules = [name for name in rules if name in PEER_RULES]
+    if peer_rules:
+        clock = time.perf_counter()
+        baselines = {name: _baseline(name, gathered.pop(f"profile:{name}"), plan.rule_options(name) or
+                                     RULE_OPTIONS[name]()) for name in peer_rules}
+        second = _run_buckets(placed, dataclasses.replace(plan, baselines=baselines))
+        for kind, tables in second.items():
+            gathered.setdefault(kind, []).extend(tables)
+        timings["peer_rules"] = time.perf_counter() - clock
+    placed.unpersist()
+
+    clock = time.perf_counter()
+    features = pa.concat_tables(gathered["features"])
+    features = features.take(pc.sort_indices(features, [("account", "ascending")]))
+    index = AccountIndex(features.column("account").combine_chunks(), np.zeros(0, np.int32), np.zeros(0, np.int32),
+                         None, None)
+    results = {}
+    for name in rules:
+        instances = _concat(gathered.get(f"instances:{name}", []), INSTANCE_SCHEMA).sort_by(
+            [("rule", "ascending"), ("account", "ascending"), ("window_start", "ascending"), ("instance_id", "ascending")])
+        # an instance's rows in the order its kernel listed them (its bucket's _seq), as locally
+        parts = [t for t in gathered.get(f"evidence:{name}", []) if t.num_rows]
+        evidence = (pa.concat_tables(parts).sort_by([("instance_id", "ascending"), ("_seq", "ascending")])
+                    .select(EVIDENCE_SCHEMA.names).cast(EVIDENCE_SCHEMA).combine_chunks()
+                    if parts else EVIDENCE_SCHEMA.empty_table())
+        results[name] = RuleResult(instances, evidence)
+    scores = score_accounts(None, index, results, options=options.score, model=model, features=features)
+    timings["score"] = time.perf_counter() - clock
+    return SparkScan(scores, results, options, reference, skipped, files, time_range, n_buckets, rows, largest,
+                     timings)
+
+
+def _run_buckets(placed, plan: _Plan) -> dict[str, list[pa.Table]]:
+    """One pass of :func:`_run_bucket` over every bucket; its tables by kind."""
 
     def run(key, table):  # a plain function: pyspark 4.3 cannot inspect a functools.partial
         return _run_bucket(plan, key, table)
@@ -221,26 +313,66 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
     gathered: dict[str, list[pa.Table]] = {}
     for row in parts.collect():
         gathered.setdefault(row["kind"], []).append(_from_ipc(row["payload"]))
-    placed.unpersist()
-    timings["rules"] = time.perf_counter() - clock
+    return gathered
 
-    clock = time.perf_counter()
-    features = pa.concat_tables(gathered["features"], promote_options="none")
-    features = features.take(pc.sort_indices(features, [("account", "ascending")]))
-    index = AccountIndex(features.column("account").combine_chunks(), np.zeros(0, np.int32), np.zeros(0, np.int32),
-                         None, None)
-    results = {}
-    for name in rules:
-        instances = _concat(gathered.get(f"instances:{name}", []), INSTANCE_SCHEMA).sort_by(
-            [("rule", "ascending"), ("account", "ascending"), ("window_start", "ascending"), ("instance_id", "ascending")])
-        evidence = _concat(gathered.get(f"evidence:{name}", []), EVIDENCE_SCHEMA).sort_by(
-            [("instance_id", "ascending"), ("timestamp", "ascending"), ("txn_id", "ascending")])
-        results[name] = RuleResult(instances, evidence)
-    scores = score_accounts(None, index, results, options=options.score, model=model, features=features)
-    timings["score"] = time.perf_counter() - clock
-    return SparkScan(scores, _concat([r.instances for r in results.values()], INSTANCE_SCHEMA),
-                     _concat([r.evidence for r in results.values()], EVIDENCE_SCHEMA), options, skipped,
-                     n_buckets, rows, largest, timings)
+
+def _home_country(df) -> str | None:
+    """:func:`flowscan.rules.crossborder.home_country` of the whole ledger, counted by Spark."""
+    from pyspark.sql import functions as F
+
+    counts = df.where(F.col("country").isNotNull()).groupBy("country").count().collect()
+    if not counts:
+        return None
+    best = max(row["count"] for row in counts)
+    return min(row["country"] for row in counts if row["count"] == best)
+
+
+def _baseline(name: str, profiles: list[pa.Table], options):
+    """The whole ledger's baseline of a peer rule from every account's profile (each account is
+    owned by one bucket), computed by the rule's own function on arrays in account order."""
+    table = pa.concat_tables(profiles)
+    table = table.take(pc.sort_indices(table, [("account", "ascending")]))
+    column = {field: table.column(field).to_numpy() for field in table.column_names if field != "account"}
+    if name == "cash_no_payroll":
+        return peer_bar(column["n_cash"], column["cash_total"], column["n_payroll"], options)
+    z, median = peer_scores(column["n_all"], column["n_care"], options)
+    may_fire = np.flatnonzero(z >= options.min_z)
+    return table.column("account").combine_chunks().take(pa.array(may_fire)), z[may_fire], median[may_fire]
+
+
+def _files(df, *, from_files: bool) -> tuple[list[FileReport], tuple[str, str], int]:
+    """Rows and time range per input file (one pass, in Spark), and over all of them."""
+    from pyspark.sql import functions as F
+
+    name = F.input_file_name() if from_files else F.lit("")
+    stats = (df.groupBy(name.alias("file"))
+             .agg(F.count(F.lit(1)).alias("rows"), F.min(F.unix_micros("timestamp")).alias("low"),
+                  F.max(F.unix_micros("timestamp")).alias("high"))
+             .orderBy("file").collect())
+    files = []
+    for row in stats:
+        if not from_files:
+            continue
+        path = row["file"]
+        local = urllib.parse.unquote(path[len("file:"):]) if path.startswith("file:") else path
+        local = "/" + local.lstrip("/") if path.startswith("file:") else local
+        size = os.path.getsize(local) if os.path.isfile(local) else 0
+        files.append(FileReport(local, "parquet", "canonical", "ledger", rows_read=row["rows"], accepted=row["rows"],
+                                size_bytes=size, time_min=_iso(row["low"]), time_max=_iso(row["high"])))
+    if not stats or not any(row["rows"] for row in stats):
+        return files, ("", ""), 0
+    low = min(row["low"] for row in stats if row["rows"])
+    high = max(row["high"] for row in stats if row["rows"])
+    if not from_files:
+        files = [FileReport("(a Spark DataFrame)", "dataframe", "canonical", "ledger",
+                            rows_read=sum(row["rows"] for row in stats), accepted=sum(row["rows"] for row in stats),
+                            time_min=_iso(low), time_max=_iso(high))]
+    return files, (_iso(low), _iso(high)), int(low)
+
+
+def _iso(micros: int) -> str:
+    """The local engine's spelling of a timestamp: ``datetime.isoformat`` in UTC."""
+    return (EPOCH + datetime.timedelta(microseconds=int(micros))).isoformat()
 
 
 def _select(df):
@@ -301,19 +433,41 @@ def _run_bucket(plan: _Plan, key, table: pa.Table) -> pa.Table:
     ]).combine_chunks())
     ledger = canonical(table)
     index = build_index(ledger)
-    results = {}
-    for name in plan.rules:
-        extra = {"reference": plan.reference} if name in PACK else {}
-        results[name] = ALL_RULES[name](ledger, index, options=plan.options.rules.get(name), **extra)
-    features = feature_table(ledger, index, results=results)
-    out = [("features", features.filter(pc.is_in(features.column("account"), value_set=owned)))]
+    results, out = {}, []
+    if plan.baselines:  # the second pass: the peer rules with the whole ledger's baselines
+        for name, baseline in plan.baselines.items():
+            extra = {"bar": baseline, "origin_us": plan.origin_us} if name == "cash_no_payroll" else {"peers": baseline}
+            results[name] = ALL_RULES[name](ledger, index, options=plan.rule_options(name), reference=plan.reference,
+                                            **extra)
+    else:
+        for name in plan.rules:
+            if name in PEER_RULES:
+                out.append((f"profile:{name}", _profile(name, ledger, index, plan).filter(
+                    pc.is_in(index.accounts, value_set=owned))))
+                continue
+            extra = {"reference": plan.reference} if name in PACK else {}
+            results[name] = ALL_RULES[name](ledger, index, options=plan.rule_options(name), **extra)
+        features = feature_table(ledger, index, results=results)
+        out.append(("features", features.filter(pc.is_in(features.column("account"), value_set=owned))))
     for name, result in results.items():
         instances = result.instances.filter(pc.is_in(result.instances.column("account"), value_set=owned))
         evidence = result.evidence.filter(pc.is_in(result.evidence.column("instance_id"),
                                                    value_set=instances.column("instance_id").combine_chunks()))
+        evidence = evidence.append_column("_seq", pa.array(np.arange(evidence.num_rows, dtype=np.int64)))
         out += [(f"instances:{name}", instances), (f"evidence:{name}", evidence)]
     return pa.table({"kind": [kind for kind, _ in out], "part": pa.array([bucket] * len(out), pa.int32()),
                      "payload": pa.array([_to_ipc(t) for _, t in out], pa.binary())})
+
+
+def _profile(name: str, ledger: pa.Table, index: AccountIndex, plan: _Plan) -> pa.Table:
+    """What a peer rule's baseline is computed from, per account of the bucket (code order)."""
+    options = plan.rule_options(name)
+    if name == "cash_no_payroll":
+        found = cash_profile(ledger, index, options=options, reference=plan.reference, origin_us=plan.origin_us)
+        return pa.table({"account": index.accounts, "n_cash": found["n_cash"], "cash_total": found["cash_total"],
+                         "n_payroll": found["n_payroll"]})
+    _, n_all, n_care = care_counts(ledger, index, options=options, reference=plan.reference)
+    return pa.table({"account": index.accounts, "n_all": n_all, "n_care": n_care})
 
 
 def _to_ipc(table: pa.Table) -> bytes:

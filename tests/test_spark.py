@@ -15,6 +15,7 @@ into a failure.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -85,8 +86,9 @@ def assert_same_table(ours: pa.Table, theirs: pa.Table, keys: list[str], what: s
     incoming rows has a NaN cash share in both engines), nulls must sit in the same places."""
     assert ours.schema.equals(theirs.schema), what
     assert ours.num_rows == theirs.num_rows, what
-    order = [(k, "ascending") for k in keys]
-    ours, theirs = ours.sort_by(order), theirs.sort_by(order)
+    if keys:
+        order = [(k, "ascending") for k in keys]
+        ours, theirs = ours.sort_by(order), theirs.sort_by(order)
     for name in ours.column_names:
         a, b = ours.column(name).combine_chunks(), theirs.column(name).combine_chunks()
         if pa.types.is_floating(a.type):
@@ -98,10 +100,11 @@ def assert_same_table(ours: pa.Table, theirs: pa.Table, keys: list[str], what: s
 
 
 def assert_same_run(got, local) -> None:
-    assert_same_table(got.accounts, local.accounts, ["account"], "accounts")
-    assert_same_table(got.alerts, local.alerts, ["alert_id"], "alerts")
-    keys = [k for k in ("alert_id", "instance_id", "txn_id") if k in local.evidence.column_names]
-    assert_same_table(got.evidence, local.evidence, keys, "evidence")
+    """Accounts, alerts and evidence equal in content and in order (ranks, alert order, each
+    instance's rows in its kernel's order)."""
+    assert_same_table(got.accounts, local.accounts, [], "accounts")
+    assert_same_table(got.alerts, local.alerts, [], "alerts")
+    assert_same_table(got.evidence, local.evidence, [], "evidence")
 
 
 @pytest.mark.parametrize("buckets", [1, 3, 7])
@@ -120,6 +123,34 @@ def test_generated_ledger_of_another_seed_same_answers(spark, generated):
     ledger, reference, local = generated
     got = engine.scan(str(ledger), options=SKIP, reference=reference, buckets=5, spark=spark)
     assert local.alerts.num_rows > 0
+    assert_same_run(got, local)
+
+
+def test_peer_rules_run_in_two_passes_with_the_whole_ledgers_baseline(spark, sample):
+    """living_costs and cash_no_payroll compare an account with its peers across the ledger: on
+    Spark a first pass gathers every account's profile, the driver computes the baseline, and a
+    second pass applies it; they find what they find locally."""
+    ledger, reference, local = sample
+    for name in engine.PEER_RULES:
+        assert local.results[name].instances.num_rows > 0, name  # the comparison compares something
+    got = engine.scan(str(ledger), options=SKIP, reference=reference, buckets=5, spark=spark)
+    for name in engine.PEER_RULES:
+        assert_same_table(got.results[name].instances, local.results[name].instances, [], name)
+        assert_same_table(got.results[name].evidence, local.results[name].evidence, ["instance_id", "txn_id"], name)
+    assert_same_run(got, local)
+
+
+def test_home_country_is_the_whole_ledgers_not_a_buckets(spark, sample, tmp_path):
+    """domestic_to_foreign's home country is the ledger's most frequent one. With countries split
+    evenly between two (by row), a bucket's own majority would often be the other one."""
+    ledger, reference, _ = sample
+    table = pq.read_table(ledger)
+    halves = np.where(np.arange(table.num_rows) % 2 == 0, "CA", "US")
+    table = table.set_column(table.schema.get_field_index("country"), "country", pa.array(halves))
+    pq.write_table(table, tmp_path / "split.parquet")
+    local = flowscan.scan(tmp_path / "split.parquet", options=SKIP, reference=reference)
+    assert local.results["domestic_to_foreign"].instances.num_rows > 0
+    got = engine.scan(str(tmp_path / "split.parquet"), options=SKIP, reference=reference, buckets=16, spark=spark)
     assert_same_run(got, local)
 
 
@@ -174,6 +205,41 @@ def test_duplicate_txn_ids_and_missing_columns_are_refused(spark, sample, tmp_pa
     pq.write_table(table.drop_columns(["amount"]), tmp_path / "no-amount.parquet")
     with pytest.raises(DataError, match="'amount' column"):
         engine.scan(str(tmp_path / "no-amount.parquet"), options=SKIP, reference=reference, spark=spark)
+
+
+SKIP_TOML = '[rules]\nskip = [{}]\n'.format(", ".join(f'"{name}"' for name in engine.NOT_ON_SPARK))
+
+
+def test_command_line_spark_run_directory_is_byte_identical_to_the_local_one(tmp_path):
+    """flowscan scan --engine spark writes the run directory of a local scan: the same accounts,
+    alerts, evidence and rejects files, byte for byte; the manifest says which engine ran."""
+    config = tmp_path / "skip.toml"
+    config.write_text(SKIP_TOML)
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    common = ["--sample", "--config", str(config), "--quiet", "--report-alerts", "0"]
+    subprocess.run([sys.executable, "-m", "flowscan", "scan", *common, "--out", str(tmp_path / "local")],
+                   check=True, capture_output=True, env=env)
+    subprocess.run([sys.executable, "-m", "flowscan", "scan", *common, "--out", str(tmp_path / "spark"), "--engine",
+                    "spark", "--master", "local[2]", "--buckets", "3"], check=True, capture_output=True, env=env)
+    for name in ("accounts", "alerts", "evidence", "rejects"):
+        assert (tmp_path / "spark" / f"{name}.parquet").read_bytes() == (tmp_path / "local" / f"{name}.parquet").read_bytes(), name
+    spark_manifest = json.loads((tmp_path / "spark" / "manifest.json").read_text())
+    local_manifest = json.loads((tmp_path / "local" / "manifest.json").read_text())
+    assert (spark_manifest["engine"], local_manifest["engine"]) == ("spark", "local")
+    for key in ("inputs", "time_range", "config_sha256", "accounts", "alerts", "instances", "skipped_rules"):
+        assert spark_manifest[key] == local_manifest[key], key
+    assert spark_manifest["reconciliation"]["rows_read"] == local_manifest["reconciliation"]["rows_read"]
+
+
+def test_command_line_spark_engine_refuses_what_it_cannot_read_in_one_line(tmp_path):
+    from flowscan.fixtures import SAMPLE_LEDGER
+
+    done = subprocess.run([sys.executable, "-m", "flowscan", "scan", str(SAMPLE_LEDGER), "--engine", "spark", "--out",
+                           str(tmp_path / "run")], capture_output=True, text=True)
+    assert done.returncode == 2  # a usage error, as every configuration error of the command line
+    assert "canonical Parquet" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
 
 
 def test_importing_flowscan_does_not_import_pyspark():

@@ -224,9 +224,47 @@ class CashNoPayroll:
     rule = "cash_no_payroll"
 
 
+def cash_profile(ledger: pa.Table, index: AccountIndex, /, *, options: CashNoPayroll | None = None,
+                 reference: Reference | None = None, origin_us: int | None = None) -> dict[str, np.ndarray]:
+    """Per account (code order) what :func:`cash_no_payroll` decides on: ``n_cash``,
+    ``cash_total``, ``n_weeks``, ``first``, ``last``, ``n_payroll`` and ``span`` (weeks from the
+    first to the last deposit), plus the ``deposit`` mask over rows. Weeks are counted from
+    ``origin_us``, the ledger's first timestamp by default."""
+    options = options or CashNoPayroll()
+    reference = reference_for("cash_no_payroll", reference, CashNoPayroll.NEEDS)
+    ts = timestamps(ledger)
+    amount = ledger.column("amount").to_numpy()
+    cash = dictionary_codes(ledger.column("channel"), CHANNELS) == CHANNELS.index("cash")
+    deposit = cash & (index.sender < 0) & (index.receiver >= 0)
+    payroll = payroll_out_rows(ledger, index, reference, options.payroll_marker)
+    origin = origin_us if origin_us is not None else (int(ts[0]) if len(ts) else 0)
+    n_cash, cash_total, n_weeks, first, last, n_payroll, _ = cash_kernel.cash_payroll_profile(
+        index.by_receiver.offsets, index.by_receiver.rows, index.by_sender.offsets, index.by_sender.rows, ts, amount,
+        deposit, payroll, origin, WEEK_US)
+    span = (last - origin) // WEEK_US - (first - origin) // WEEK_US + 1
+    return {"n_cash": n_cash, "cash_total": cash_total, "n_weeks": n_weeks, "first": first, "last": last,
+            "n_payroll": n_payroll, "span": span, "deposit": deposit}
+
+
+def peer_bar(n_cash: np.ndarray, cash_total: np.ndarray, n_payroll: np.ndarray, options: CashNoPayroll) -> int:
+    """The peers' cash revenue a cash business must reach (module docstring), from every
+    account's ``n_cash``, ``cash_total`` and ``n_payroll``."""
+    depositors = n_cash >= options.min_deposits
+    peers = depositors & (n_payroll > 0)
+    if peers.sum() < options.min_peers:
+        peers = depositors
+    # the peer value: an exact order statistic (the lower of two neighbours), never interpolated
+    values = np.sort(cash_total[peers])
+    return int(values[int(np.floor(options.peer_quantile * (len(values) - 1)))]) if len(values) else 0
+
+
 def cash_no_payroll(ledger: pa.Table, index: AccountIndex, /, *, options: CashNoPayroll | None = None,
-                    reference: Reference | None = None) -> RuleResult:
+                    reference: Reference | None = None, origin_us: int | None = None,
+                    bar: int | None = None) -> RuleResult:
     """Find steady cash revenue with no payroll, against payroll-paying peers (module docstring).
+
+    ``origin_us`` and ``bar``, when given, replace the ledger's first timestamp and its peer
+    value: the Spark engine runs the rule on part of a ledger with the whole ledger's.
 
     Returns
     -------
@@ -235,23 +273,12 @@ def cash_no_payroll(ledger: pa.Table, index: AccountIndex, /, *, options: CashNo
     """
     options = options or CashNoPayroll()
     reference = reference_for("cash_no_payroll", reference, CashNoPayroll.NEEDS)
-    ts = timestamps(ledger)
-    amount = ledger.column("amount").to_numpy()
-    cash = dictionary_codes(ledger.column("channel"), CHANNELS) == CHANNELS.index("cash")
-    deposit = cash & (index.sender < 0) & (index.receiver >= 0)
-    payroll = payroll_out_rows(ledger, index, reference, options.payroll_marker)
-    origin = int(ts[0]) if len(ts) else 0
-    n_cash, cash_total, n_weeks, first, last, n_payroll, _ = cash_kernel.cash_payroll_profile(
-        index.by_receiver.offsets, index.by_receiver.rows, index.by_sender.offsets, index.by_sender.rows, ts, amount,
-        deposit, payroll, origin, WEEK_US)
-    span = (last - origin) // WEEK_US - (first - origin) // WEEK_US + 1
+    profile = cash_profile(ledger, index, options=options, reference=reference, origin_us=origin_us)
+    n_cash, cash_total, n_weeks, first, last, n_payroll, span, deposit = (
+        profile[k] for k in ("n_cash", "cash_total", "n_weeks", "first", "last", "n_payroll", "span", "deposit"))
     depositors = n_cash >= options.min_deposits
-    peers = depositors & (n_payroll > 0)
-    if peers.sum() < options.min_peers:
-        peers = depositors
-    # the peer value: an exact order statistic (the lower of two neighbours), never interpolated
-    values = np.sort(cash_total[peers])
-    bar = int(values[int(np.floor(options.peer_quantile * (len(values) - 1)))]) if len(values) else 0
+    if bar is None:
+        bar = peer_bar(n_cash, cash_total, n_payroll, options)
     share_ok = n_weeks * PPM >= _ppm(options.min_week_share) * span
     fire = (depositors & (n_weeks >= options.min_weeks) & share_ok & (n_payroll == 0) & (cash_total >= bar)
             & (cash_total > 0))

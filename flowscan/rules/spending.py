@@ -25,6 +25,7 @@ import dataclasses
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import params
 from ..index import AccountIndex
@@ -88,29 +89,27 @@ def _segments(activity: np.ndarray, k: int) -> np.ndarray:
     return np.minimum(first * k // max(len(activity), 1), k - 1)
 
 
-def living_costs(ledger: pa.Table, index: AccountIndex, /, *, options: LivingCosts | None = None,
-                 reference: Reference | None = None) -> RuleResult:
-    """Find accounts whose care spending stands out from their peers' (module docstring).
-
-    Returns
-    -------
-    RuleResult
-        One instance per firing account; evidence: its care payments.
-    """
+def care_counts(ledger: pa.Table, index: AccountIndex, /, *, options: LivingCosts | None = None,
+                reference: Reference | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The merchant group of each row (-1 for none), and per account (code order) its merchant
+    payments ``n_all`` and care payments ``n_care``."""
     options = options or LivingCosts()
     reference = reference_for("living_costs", reference, LivingCosts.NEEDS)
-    ts = timestamps(ledger)
     group = reference.mcc_groups(ledger.column("mcc")).astype(np.int64)
     group = np.where(index.sender >= 0, group, -1)
     counts = kernel.group_counts(index.by_sender.offsets, index.by_sender.rows, group, len(GROUPS))
     care_codes = [GROUPS.index(g) for g in options.groups]
     has_mcc = ledger.column("mcc").is_valid().to_numpy(zero_copy_only=False) & (index.sender >= 0)
     n_all = np.bincount(index.sender[has_mcc], minlength=index.n_accounts).astype(np.int64)
-    n_care = counts[:, care_codes].sum(axis=1)
+    return group, n_all, counts[:, care_codes].sum(axis=1)
+
+
+def peer_scores(n_all: np.ndarray, n_care: np.ndarray, options: LivingCosts) -> tuple[np.ndarray, np.ndarray]:
+    """Robust z-score of each account's care share within its peer group, and the group's median
+    share (module docstring); 0 for accounts with too few merchant payments to be compared."""
     compared = np.flatnonzero(n_all >= options.min_payments)
-    found = []
-    z = np.zeros(index.n_accounts)
-    median = np.zeros(index.n_accounts)
+    z = np.zeros(len(n_all))
+    median = np.zeros(len(n_all))
     if len(compared):
         share = n_care[compared] / n_all[compared]
         segment = _segments(n_all[compared], options.segments)
@@ -120,6 +119,36 @@ def living_costs(ledger: pa.Table, index: AccountIndex, /, *, options: LivingCos
             d = np.median(np.abs(share[mine] - m))
             z[compared[mine]] = (share[mine] - m) / max(1.4826 * d, 0.01)
             median[compared[mine]] = m
+    return z, median
+
+
+def living_costs(ledger: pa.Table, index: AccountIndex, /, *, options: LivingCosts | None = None,
+                 reference: Reference | None = None, peers=None) -> RuleResult:
+    """Find accounts whose care spending stands out from their peers' (module docstring).
+
+    ``peers``, when given, is ``(accounts, z, median)``: the whole ledger's :func:`peer_scores`
+    of the accounts that may fire (the Spark engine runs the rule on part of a ledger with them).
+
+    Returns
+    -------
+    RuleResult
+        One instance per firing account; evidence: its care payments.
+    """
+    options = options or LivingCosts()
+    reference = reference_for("living_costs", reference, LivingCosts.NEEDS)
+    ts = timestamps(ledger)
+    group, n_all, n_care = care_counts(ledger, index, options=options, reference=reference)
+    care_codes = [GROUPS.index(g) for g in options.groups]
+    found = []
+    if peers is None:
+        z, median = peer_scores(n_all, n_care, options)
+    else:  # the whole ledger's scores of some accounts; the others cannot fire
+        accounts, peer_z, peer_median = peers
+        where = pc.index_in(index.accounts, value_set=accounts)
+        known = where.is_valid().to_numpy(zero_copy_only=False)
+        where = where.fill_null(0).to_numpy(zero_copy_only=False)
+        z = np.where(known, np.asarray(peer_z, dtype=np.float64)[where] if len(accounts) else 0.0, 0.0)
+        median = np.where(known, np.asarray(peer_median, dtype=np.float64)[where] if len(accounts) else 0.0, 0.0)
     fire = np.flatnonzero((z >= options.min_z) & (n_care >= options.min_count))
     if len(fire):
         care = np.isin(group, care_codes)

@@ -479,6 +479,10 @@ def scan(
         Optional[int], typer.Option("--buckets", min=1, help="With --engine spark: the number of account buckets "
                                     "(default one per 2 million rows); more buckets, less memory per task.")
     ] = None,
+    staging: Annotated[
+        Optional[str], typer.Option("--staging", help="With --engine spark on a cluster: a folder or URI (hdfs://, "
+                                    "s3://) the executors and the driver both reach, for the buckets' findings.")
+    ] = None,
 ) -> None:
     """Run every rule and the scoring on ledgers and write the run directory.
 
@@ -523,8 +527,8 @@ def scan(
         raise ConfigError("give --quiet or --verbose, not both")
     if engine not in ("local", "spark"):
         raise ConfigError(f"--engine must be local or spark. Got {engine!r} instead.")
-    if engine == "local" and (master is not None or buckets is not None):
-        raise ConfigError("--master and --buckets go with --engine spark")
+    if engine == "local" and (master is not None or buckets is not None or staging is not None):
+        raise ConfigError("--master, --buckets and --staging go with --engine spark")
     if engine == "spark":
         _check_spark_inputs(paths, sample_export, relationships, read_options)
     fitted = load_model(model) if model is not None else None
@@ -536,7 +540,7 @@ def scan(
 
             reference = SYNTHETIC_SAMPLE / "reference"
         if engine == "spark":
-            result = _scan_on_spark(paths, options, fitted, reference, master, buckets)
+            result = _scan_on_spark(paths, options, fitted, reference, master, buckets, staging)
         else:
             result = run_scan(*paths, options=options, model=fitted, relationships=relationships,
                               reference=reference, progress=progress)
@@ -599,7 +603,7 @@ def _check_spark_inputs(paths, sample_export, relationships, read_options) -> No
                               "of them); flowscan ingest writes one from any format flowscan reads")
 
 
-def _scan_on_spark(paths, options, model, reference, master, buckets):
+def _scan_on_spark(paths, options, model, reference, master, buckets, staging):
     try:
         from . import spark as spark_engine
     except ImportError as error:
@@ -607,7 +611,7 @@ def _scan_on_spark(paths, options, model, reference, master, buckets):
     session = spark_engine.session(master or "local[*]", **{"spark.ui.showConsoleProgress": "false"})
     session.sparkContext.setLogLevel("ERROR")
     found = spark_engine.scan([str(p) for p in paths], options=options, reference=reference, buckets=buckets,
-                              model=model, spark=session)
+                              model=model, spark=session, staging=staging)
     return found.to_result()
 
 

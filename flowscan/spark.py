@@ -30,11 +30,16 @@ applies it. ``domestic_to_foreign``'s home country (the ledger's most frequent c
 ``cash_no_payroll``'s week origin (the ledger's first timestamp) are the whole ledger's, counted
 by Spark.
 
+Scatter-gather follows money through a second account: a source's findings need its own rows
+and every row its receivers send. It runs in a pass of its own over *two-hop* buckets: a source's
+bucket receives the rows its accounts send and, through a join on the (sender, receiver) pairs,
+every row sent by their receivers. Gather-scatter needs only the hub's own rows and runs in the
+first pass.
+
 What does not run here yet
 --------------------------
-Rules that follow money through other accounts' rows: two-hop layering (``scatter_gather``,
-``gather_scatter``) and ``cycles`` need a further exchange round; ``ad_identifiers`` joins the
-customer side table. :func:`scan` refuses a configuration that runs any of them, naming them
+``cycles`` follows money through several accounts (an exchange round per hop);
+``ad_identifiers`` joins the customer side table. :func:`scan` refuses a configuration that runs any of them, naming them
 (``skip`` them to run the rest); it never leaves a rule out silently. Rows are not validated
 here: the input must be a canonical ledger (what :func:`flowscan.read_ledger` writes, unique
 ``txn_id``), which is checked.
@@ -46,24 +51,27 @@ import copy
 import dataclasses
 import datetime
 import importlib.util
-import io
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 import urllib.parse
+import uuid
 from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 
 from .currency import CURRENCIES
 from .errors import ConfigError, DataError
 from .index import AccountIndex, build_index
 from .ingest import FileReport, LedgerRead, ReadReport
 from .reference import Reference, load_reference
-from .rules import ALL_RULES, EVIDENCE_SCHEMA, INSTANCE_SCHEMA, PACK, DomesticToForeign, RuleResult
+from .rules import ALL_RULES, EVIDENCE_SCHEMA, INSTANCE_SCHEMA, PACK, DomesticToForeign, RuleResult, ScatterGather
 from .rules.payroll import cash_profile, peer_bar
 from .rules.spending import care_counts, peer_scores
 from .scan import RULE_OPTIONS, ScanOptions, ScanResult, _resolve_config, plan_rules
@@ -75,9 +83,7 @@ if importlib.util.find_spec("pyspark") is None:  # pragma: no cover - depends on
     raise ImportError("flowscan.spark needs pyspark 4.0 or later: pip install 'flowscan[spark]'")
 
 NOT_ON_SPARK = {
-    "scatter_gather": "a two-hop pattern: it needs the rows of the account's counterparties (a further exchange round)",
-    "gather_scatter": "a two-hop pattern: it needs the rows of the account's counterparties (a further exchange round)",
-    "cycles": "a cycle passes through several accounts' rows (a further exchange round)",
+    "cycles": "a cycle passes through several accounts' rows (an exchange round per hop)",
     "ad_identifiers": "it joins the customer side table",
 }
 """Rules the Spark engine does not run yet, with the reason (module docstring)."""
@@ -111,6 +117,8 @@ class SparkScan:
     rows: int
     bucket_rows: int
     """Rows of the largest bucket."""
+    placed_rows: int
+    """Rows of all buckets together: a row is in its sender's and its receiver's bucket."""
     timings: dict[str, float]
 
     @property
@@ -155,6 +163,10 @@ class _Plan:
     """The ledger's most frequent country, when domestic_to_foreign is not given one."""
     baselines: Mapping = dataclasses.field(default_factory=dict)
     """Second pass: the peer rules' whole-ledger baselines; empty in the first pass."""
+    two_hop: bool = False
+    """The two-hop pass: scatter_gather on each source's rows and its receivers' rows."""
+    staging: str = ""
+    """Where the workers write their findings (:class:`_Staging`)."""
 
     def rule_options(self, name: str):
         options = self.options.rules.get(name)
@@ -182,7 +194,7 @@ def session(master: str = "local[2]", /, **conf):
 
 def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=None, buckets: int | None = None,
          rows_per_bucket: int = ROWS_PER_BUCKET, max_bucket_rows: int = MAX_BUCKET_ROWS, model=None,
-         spark=None, _before_bucket=None) -> SparkScan:
+         spark=None, staging: str | None = None, _before_bucket=None) -> SparkScan:
     """Scan a canonical ledger on Spark (module docstring).
 
     Parameters
@@ -201,6 +213,11 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
         A scoring model fitted on a reference period.
     spark : SparkSession, optional
         The session to use; :func:`session` by default.
+    staging : str, optional
+        A folder the workers write each bucket's findings to (Arrow IPC files) and the driver
+        reads them from: a path or URI (``hdfs://``, ``s3://``) both can reach, needed on a
+        cluster; on a ``local`` master, a temporary folder by default. flowscan makes its own
+        subfolder there and removes it at the end.
     _before_bucket : callable, optional
         Called on the worker as ``_before_bucket(bucket, attempt)`` before a bucket's work (the
         fault tests inject a task failure with it).
@@ -255,9 +272,10 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
 
     placed = (df.withColumn("_bs", bucket_of("sender")).withColumn("_br", bucket_of("receiver"))
               .withColumn("_bucket", F.explode(F.array_distinct(F.array_compact(F.array("_bs", "_br"))))))
-    placed = placed.persist()
+    placed = placed.persist(_disk())  # read twice or thrice; on disk, so the JVM heap stays free for the results
     sizes = placed.groupBy("_bucket").count().collect()
     largest = max(row["count"] for row in sizes)
+    placed_rows = sum(row["count"] for row in sizes)
     if largest > max_bucket_rows:
         raise DataError(f"one bucket of accounts holds {largest:,} rows, more than max_bucket_rows "
                         f"{max_bucket_rows:,} (of {rows:,} rows): an account (a hub) holds a large share of the "
@@ -268,23 +286,24 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
     home = None
     if "domestic_to_foreign" in rules and getattr(options.rules.get("domestic_to_foreign"), "home_country", None) is None:
         home = _home_country(df)
-    plan = _Plan(tuple(rules), options, reference, _before_bucket, origin_us=origin_us, home_country=home)
-    gathered = _run_buckets(placed, plan)
-    timings["rules"] = time.perf_counter() - clock
-    peer_rules = [name for name in rules if name in PEER_RULES]
-    if peer_rules:
-        clock = time.perf_counter()
-        baselines = {name: _baseline(name, gathered.pop(f"profile:{name}"), plan.rule_options(name) or
-                                     RULE_OPTIONS[name]()) for name in peer_rules}
-        second = _run_buckets(placed, dataclasses.replace(plan, baselines=baselines))
-        for kind, tables in second.items():
-            gathered.setdefault(kind, []).extend(tables)
-        timings["peer_rules"] = time.perf_counter() - clock
-    placed.unpersist()
+    staged = _Staging(spark, staging)
+    plan = _Plan(tuple(rules), options, reference, _before_bucket, origin_us=origin_us, home_country=home,
+                 staging=staged.uri)
+    try:
+        gathered = _stages(df, placed, plan, rules, max_bucket_rows, bucket_of, timings)
+    finally:
+        staged.remove()
+        placed.unpersist()
 
     clock = time.perf_counter()
     features = pa.concat_tables(gathered["features"])
     features = features.take(pc.sort_indices(features, [("account", "ascending")]))
+    if "features:two_hop" in gathered:  # the sources' values over the first pass's zeros
+        sources = pa.concat_tables(gathered.pop("features:two_hop"))
+        where = pc.index_in(features.column("account"), value_set=sources.column("account"))
+        for name in sources.column_names[1:]:
+            values = pc.fill_null(sources.column(name).combine_chunks().take(where), 0)
+            features = features.set_column(features.schema.get_field_index(name), features.schema.field(name), values)
     index = AccountIndex(features.column("account").combine_chunks(), np.zeros(0, np.int32), np.zeros(0, np.int32),
                          None, None)
     results = {}
@@ -300,7 +319,59 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
     scores = score_accounts(None, index, results, options=options.score, model=model, features=features)
     timings["score"] = time.perf_counter() - clock
     return SparkScan(scores, results, options, reference, skipped, files, time_range, n_buckets, rows, largest,
-                     timings)
+                     placed_rows, timings)
+
+
+def _stages(df, placed, plan: _Plan, rules, max_bucket_rows, bucket_of, timings) -> dict[str, list[pa.Table]]:
+    """The passes over the buckets: every rule, then the peer rules' second pass, then the
+    two-hop pass; their tables by kind."""
+    from pyspark.sql import functions as F
+
+    clock = time.perf_counter()
+    gathered = _run_buckets(placed, plan)
+    timings["rules"] = time.perf_counter() - clock
+    peer_rules = [name for name in rules if name in PEER_RULES]
+    if peer_rules:
+        clock = time.perf_counter()
+        baselines = {name: _baseline(name, gathered.pop(f"profile:{name}"), plan.rule_options(name) or
+                                     RULE_OPTIONS[name]()) for name in peer_rules}
+        second = _run_buckets(placed, dataclasses.replace(plan, baselines=baselines))
+        for kind, tables in second.items():
+            gathered.setdefault(kind, []).extend(tables)
+        timings["peer_rules"] = time.perf_counter() - clock
+    placed.unpersist()
+    if "scatter_gather" in rules:
+        clock = time.perf_counter()
+        # Only the rule's edges matter (two known, different accounts; no merchant payment unless
+        # merchant_payments): a source's bucket receives its edges and, through the (source, receiver)
+        # pairs, every edge its receivers send (the second hops).
+        sg = plan.rule_options("scatter_gather") or ScatterGather()
+        edge = F.col("sender").isNotNull() & F.col("receiver").isNotNull() & (F.col("sender") != F.col("receiver"))
+        if not sg.merchant_payments:
+            edge = edge & F.col("mcc").isNull()
+        edges = df.where(edge)
+        pairs = edges.select(F.col("receiver").alias("_m"), bucket_of("sender").alias("_bucket")).distinct()
+        own = edges.withColumn("_bucket", bucket_of("sender"))
+        forwarded = edges.join(pairs, edges["sender"] == pairs["_m"]).drop("_m")
+        two_hop = (own.unionByName(forwarded).dropDuplicates(["_bucket", "txn_id"])
+                   .withColumn("_bs", bucket_of("sender")).withColumn("_br", F.lit(None).cast("long"))).persist(_disk())
+        sizes = two_hop.groupBy("_bucket").count().collect()
+        if sizes and max(row["count"] for row in sizes) > max_bucket_rows:
+            raise DataError(f"one bucket of sources with their receivers' rows holds {max(r['count'] for r in sizes):,} "
+                            f"rows, more than max_bucket_rows {max_bucket_rows:,}: accounts paid by many sources (hubs) "
+                            "are copied into many buckets; raise max_bucket_rows, or skip scatter_gather")
+        third = _run_buckets(two_hop, dataclasses.replace(plan, two_hop=True))
+        two_hop.unpersist()
+        for kind, tables in third.items():
+            gathered.setdefault(kind, []).extend(tables)
+        timings["two_hop"] = time.perf_counter() - clock
+    return gathered
+
+
+def _disk():
+    from pyspark import StorageLevel
+
+    return StorageLevel.DISK_ONLY
 
 
 def _run_buckets(placed, plan: _Plan) -> dict[str, list[pa.Table]]:
@@ -309,11 +380,43 @@ def _run_buckets(placed, plan: _Plan) -> dict[str, list[pa.Table]]:
     def run(key, table):  # a plain function: pyspark 4.3 cannot inspect a functools.partial
         return _run_bucket(plan, key, table)
 
-    parts = placed.groupBy("_bucket").applyInArrow(run, "kind string, part int, payload binary")
+    parts = placed.groupBy("_bucket").applyInArrow(run, "kind string, part int, path string").collect()
+    # the findings travel as files, not through the driver's JVM: only their paths are collected,
+    # those of the task attempts that succeeded (a failed attempt's files are never read)
+    filesystem, _ = pafs.FileSystem.from_uri(plan.staging)
     gathered: dict[str, list[pa.Table]] = {}
-    for row in parts.collect():
-        gathered.setdefault(row["kind"], []).append(_from_ipc(row["payload"]))
+    for row in sorted(parts, key=lambda r: (r["kind"], r["part"])):
+        with filesystem.open_input_file(row["path"]) as source:
+            gathered.setdefault(row["kind"], []).append(pa.ipc.open_file(source).read_all())
     return gathered
+
+
+class _Staging:
+    """The folder the workers write findings to: a new subfolder of ``staging``, or of a
+    temporary folder on a local master; removed by :meth:`remove`."""
+
+    def __init__(self, spark, staging: str | None):
+        if staging is None:
+            master = spark.sparkContext.master
+            if not master.startswith("local"):
+                raise ConfigError(f"on a cluster (master {master!r}), give staging: a folder or URI (hdfs://, s3://) "
+                                  "that the executors and the driver both reach")
+            self._temporary = tempfile.mkdtemp(prefix="flowscan-spark-")
+            staging = self._temporary
+        else:
+            self._temporary = None
+        self.filesystem, base = pafs.FileSystem.from_uri(str(staging))
+        self.uri = str(staging).rstrip("/") + f"/flowscan-{uuid.uuid4().hex}"
+        _, self.path = pafs.FileSystem.from_uri(self.uri)
+        self.filesystem.create_dir(self.path, recursive=True)
+
+    def remove(self) -> None:
+        try:
+            self.filesystem.delete_dir(self.path)
+        except (OSError, FileNotFoundError):
+            pass
+        if self._temporary is not None:
+            shutil.rmtree(self._temporary, ignore_errors=True)
 
 
 def _home_country(df) -> str | None:
@@ -434,7 +537,12 @@ def _run_bucket(plan: _Plan, key, table: pa.Table) -> pa.Table:
     ledger = canonical(table)
     index = build_index(ledger)
     results, out = {}, []
-    if plan.baselines:  # the second pass: the peer rules with the whole ledger's baselines
+    if plan.two_hop:  # scatter_gather for the sources the bucket owns (all their rows, all their receivers')
+        result = ALL_RULES["scatter_gather"](ledger, index, options=plan.rule_options("scatter_gather"))
+        results["scatter_gather"] = result
+        out.append(("features:two_hop", result.features.filter(pc.is_in(result.features.column("account"),
+                                                                        value_set=owned))))
+    elif plan.baselines:  # the second pass: the peer rules with the whole ledger's baselines
         for name, baseline in plan.baselines.items():
             extra = {"bar": baseline, "origin_us": plan.origin_us} if name == "cash_no_payroll" else {"peers": baseline}
             results[name] = ALL_RULES[name](ledger, index, options=plan.rule_options(name), reference=plan.reference,
@@ -444,6 +552,11 @@ def _run_bucket(plan: _Plan, key, table: pa.Table) -> pa.Table:
             if name in PEER_RULES:
                 out.append((f"profile:{name}", _profile(name, ledger, index, plan).filter(
                     pc.is_in(index.accounts, value_set=owned))))
+                continue
+            if name == "scatter_gather":  # its own pass; zeros keep its feature column in place
+                column = f"truncated_{(plan.rule_options(name) or ScatterGather()).rule.replace('.', '_')}"
+                results[name] = RuleResult(INSTANCE_SCHEMA.empty_table(), EVIDENCE_SCHEMA.empty_table(), pa.table(
+                    {"account": index.accounts, column: pa.array(np.zeros(index.n_accounts, np.int64))}))
                 continue
             extra = {"reference": plan.reference} if name in PACK else {}
             results[name] = ALL_RULES[name](ledger, index, options=plan.rule_options(name), **extra)
@@ -455,8 +568,15 @@ def _run_bucket(plan: _Plan, key, table: pa.Table) -> pa.Table:
                                                    value_set=instances.column("instance_id").combine_chunks()))
         evidence = evidence.append_column("_seq", pa.array(np.arange(evidence.num_rows, dtype=np.int64)))
         out += [(f"instances:{name}", instances), (f"evidence:{name}", evidence)]
+    filesystem, folder = pafs.FileSystem.from_uri(plan.staging)
+    paths = []
+    for kind, found in out:  # a new name per attempt: a retried task never overwrites a file being read
+        path = f"{folder}/{kind.replace(':', '-')}.{bucket}.{uuid.uuid4().hex}.arrow"
+        with filesystem.open_output_stream(path) as sink, pa.ipc.new_file(sink, found.schema) as writer:
+            writer.write_table(found)
+        paths.append(path)
     return pa.table({"kind": [kind for kind, _ in out], "part": pa.array([bucket] * len(out), pa.int32()),
-                     "payload": pa.array([_to_ipc(t) for _, t in out], pa.binary())})
+                     "path": pa.array(paths, pa.string())})
 
 
 def _profile(name: str, ledger: pa.Table, index: AccountIndex, plan: _Plan) -> pa.Table:
@@ -468,17 +588,6 @@ def _profile(name: str, ledger: pa.Table, index: AccountIndex, plan: _Plan) -> p
                          "n_payroll": found["n_payroll"]})
     _, n_all, n_care = care_counts(ledger, index, options=options, reference=plan.reference)
     return pa.table({"account": index.accounts, "n_all": n_all, "n_care": n_care})
-
-
-def _to_ipc(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue()
-
-
-def _from_ipc(payload) -> pa.Table:
-    return pa.ipc.open_stream(pa.py_buffer(bytes(payload))).read_all()
 
 
 def _concat(tables, schema: pa.Schema) -> pa.Table:

@@ -154,6 +154,21 @@ def test_home_country_is_the_whole_ledgers_not_a_buckets(spark, sample, tmp_path
     assert_same_run(got, local)
 
 
+def test_scatter_gather_runs_on_two_hop_buckets(spark, sample):
+    """Scatter-gather needs a source's rows and its receivers' rows: its own pass over two-hop
+    buckets finds what the local engine finds, and its feature column is the local one."""
+    ledger, reference, local = sample
+    for name in ("scatter_gather", "gather_scatter"):
+        assert local.results[name].instances.num_rows > 0, name  # the comparison compares something
+    got = engine.scan(str(ledger), options=SKIP, reference=reference, buckets=6, spark=spark)
+    for name in ("scatter_gather", "gather_scatter"):
+        assert_same_table(got.results[name].instances, local.results[name].instances, [], name)
+        assert_same_table(got.results[name].evidence, local.results[name].evidence, ["instance_id", "txn_id"], name)
+    column = [c for c in local.accounts.column_names if c.startswith("truncated_scatter_gather")]
+    assert column and got.accounts.select(column).equals(local.accounts.select(column))
+    assert_same_run(got, local)
+
+
 def test_a_dataframe_in_memory_is_scanned_like_its_file(spark, sample):
     ledger, reference, local = sample
     frame = spark.read.parquet(str(ledger))
@@ -175,6 +190,26 @@ def test_injected_task_failure_is_retried_and_changes_nothing(spark, sample, tmp
     got = engine.scan(str(ledger), options=SKIP, reference=reference, buckets=3, spark=spark, _before_bucket=fail_once)
     assert marker.exists(), "the failure was not injected"
     assert_same_run(got, local)
+
+
+def test_findings_travel_through_a_staging_folder_that_is_removed_at_the_end(spark, sample, tmp_path):
+    """The workers write each bucket's findings to files under ``staging``; the folder flowscan
+    made there is gone afterwards, and the answers are the local ones."""
+    ledger, reference, local = sample
+    got = engine.scan(str(ledger), options=SKIP, reference=reference, buckets=2, spark=spark, staging=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+    assert_same_run(got, local)
+
+
+def test_a_cluster_master_needs_a_staging_folder_both_sides_reach():
+    class Context:
+        master = "yarn"
+
+    class Session:
+        sparkContext = Context()
+
+    with pytest.raises(ConfigError, match="staging"):
+        engine._Staging(Session(), None)
 
 
 def test_rules_not_on_spark_are_refused_by_name(spark, sample):

@@ -234,9 +234,6 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
         A required column is missing, a txn_id is not unique, the ledger is empty, or a bucket
         is too large.
     """
-    from pyspark.sql import DataFrame
-    from pyspark.sql import functions as F
-
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     options = _resolve_config(config, options)
@@ -252,54 +249,134 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
     if buckets is not None and (not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 1):
         raise ConfigError(f"buckets must be a positive whole number. Got {buckets!r} instead.")
     spark = spark or session()
-    if isinstance(data, DataFrame):
-        df = data
-    else:
-        paths = [str(p) for p in ([data] if isinstance(data, (str, os.PathLike)) else data)]
-        df = spark.read.parquet(*paths)
-    df = _select(df)
-    files, time_range, origin_us = _files(df, from_files=not isinstance(data, DataFrame))
-    rows = sum(f.rows_read for f in files)
-    if rows == 0:
-        raise DataError("the ledger has no rows")
-    if df.select("txn_id").distinct().count() != rows:
-        raise DataError("a txn_id appears more than once: the Spark engine takes a canonical ledger "
-                        "(flowscan.read_ledger resolves duplicates)")
-    n_buckets = buckets or max(1, math.ceil(rows / rows_per_bucket))
-
-    def bucket_of(column):
-        return F.when(F.col(column).isNotNull(), F.pmod(F.xxhash64(F.col(column)), F.lit(n_buckets)))
-
-    placed = (df.withColumn("_bs", bucket_of("sender")).withColumn("_br", bucket_of("receiver"))
-              .withColumn("_bucket", F.explode(F.array_distinct(F.array_compact(F.array("_bs", "_br"))))))
-    placed = placed.persist(_disk())  # read twice or thrice; on disk, so the JVM heap stays free for the results
-    sizes = placed.groupBy("_bucket").count().collect()
-    largest = max(row["count"] for row in sizes)
-    placed_rows = sum(row["count"] for row in sizes)
-    if largest > max_bucket_rows:
-        raise DataError(f"one bucket of accounts holds {largest:,} rows, more than max_bucket_rows "
-                        f"{max_bucket_rows:,} (of {rows:,} rows): an account (a hub) holds a large share of the "
-                        "ledger; raise max_bucket_rows for workers with more memory")
-    timings["place"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    home = None
-    if "domestic_to_foreign" in rules and getattr(options.rules.get("domestic_to_foreign"), "home_country", None) is None:
-        home = _home_country(df)
-    staged = _Staging(spark, staging)
-    plan = _Plan(tuple(rules), options, reference, _before_bucket, origin_us=origin_us, home_country=home,
-                 staging=staged.uri)
+    staged = _Staging(spark, staging)  # before any work: a cluster without a staging folder stops here
+    run = _Run(spark, options, reference, tuple(rules), skipped, staged.uri, max_bucket_rows, _before_bucket, timings)
     try:
-        gathered = _stages(df, placed, plan, rules, max_bucket_rows, bucket_of, timings)
+        return run.scan(data, buckets, rows_per_bucket, model, clock)
     finally:
         staged.remove()
-        placed.unpersist()
 
-    clock = time.perf_counter()
+
+@dataclasses.dataclass
+class _Run:
+    """One scan on the driver: its settings, and the seconds of each stage so far."""
+
+    spark: object
+    options: ScanOptions
+    reference: Reference
+    rules: tuple[str, ...]
+    skipped: dict[str, str]
+    staging: str
+    max_bucket_rows: int
+    before_bucket: object
+    timings: dict[str, float]
+    n_buckets: int = 1
+
+    def scan(self, data, buckets, rows_per_bucket, model, clock) -> SparkScan:
+        """Read and check the ledger, place its rows in buckets, run the passes, score."""
+        from pyspark.sql import DataFrame
+        from pyspark.sql import functions as F
+
+        if isinstance(data, DataFrame):
+            df = data
+        else:
+            df = self.spark.read.parquet(*[str(p) for p in ([data] if isinstance(data, (str, os.PathLike)) else data)])
+        df = _select(df)
+        files, time_range, origin_us = _files(df, from_files=not isinstance(data, DataFrame))
+        rows = sum(f.rows_read for f in files)
+        if rows == 0:
+            raise DataError("the ledger has no rows")
+        if df.select("txn_id").distinct().count() != rows:
+            raise DataError("a txn_id appears more than once: the Spark engine takes a canonical ledger "
+                            "(flowscan.read_ledger resolves duplicates)")
+        self.n_buckets = buckets or max(1, math.ceil(rows / rows_per_bucket))
+        placed = (df.withColumn("_bs", self.bucket_of("sender")).withColumn("_br", self.bucket_of("receiver"))
+                  .withColumn("_bucket", F.explode(F.array_distinct(F.array_compact(F.array("_bs", "_br"))))))
+        placed = placed.persist(_disk())  # read more than once; on disk, so the JVM heap stays free
+        try:
+            sizes = placed.groupBy("_bucket").count().collect()
+            largest = max(row["count"] for row in sizes)
+            if largest > self.max_bucket_rows:
+                raise DataError(f"one bucket of accounts holds {largest:,} rows, more than max_bucket_rows "
+                                f"{self.max_bucket_rows:,} (of {rows:,} rows): an account (a hub) holds a large share "
+                                "of the ledger; raise max_bucket_rows for workers with more memory")
+            self.timings["place"] = time.perf_counter() - clock
+            home = None
+            if "domestic_to_foreign" in self.rules and getattr(self.options.rules.get("domestic_to_foreign"),
+                                                               "home_country", None) is None:
+                home = _home_country(df)
+            plan = _Plan(self.rules, self.options, self.reference, self.before_bucket, origin_us=origin_us,
+                         home_country=home, staging=self.staging)
+            gathered = self.passes(df, placed, plan)
+        finally:
+            placed.unpersist()
+        clock = time.perf_counter()
+        scores, results = _score(gathered, self.rules, self.options, model)
+        self.timings["score"] = time.perf_counter() - clock
+        return SparkScan(scores, results, self.options, self.reference, self.skipped, files, time_range,
+                         self.n_buckets, rows, largest, sum(row["count"] for row in sizes), self.timings)
+
+    def bucket_of(self, column: str):
+        """Spark's ``pmod(xxhash64(column), B)``; null for a null account."""
+        from pyspark.sql import functions as F
+
+        return F.when(F.col(column).isNotNull(), F.pmod(F.xxhash64(F.col(column)), F.lit(self.n_buckets)))
+
+    def passes(self, df, placed, plan: _Plan) -> dict[str, list[pa.Table]]:
+        """The passes over the buckets: every rule, then the peer rules' second pass, then the
+        two-hop pass; their tables by kind."""
+        clock = time.perf_counter()
+        gathered = _run_buckets(placed, plan)
+        self.timings["rules"] = time.perf_counter() - clock
+        peer_rules = [name for name in self.rules if name in PEER_RULES]
+        if peer_rules:
+            clock = time.perf_counter()
+            baselines = {name: _baseline(name, gathered.pop(f"profile:{name}"), plan.rule_options(name) or
+                                         RULE_OPTIONS[name]()) for name in peer_rules}
+            for kind, tables in _run_buckets(placed, dataclasses.replace(plan, baselines=baselines)).items():
+                gathered.setdefault(kind, []).extend(tables)
+            self.timings["peer_rules"] = time.perf_counter() - clock
+        if "scatter_gather" in self.rules:
+            clock = time.perf_counter()
+            two_hop = self.two_hop_buckets(df, plan).persist(_disk())
+            try:
+                sizes = two_hop.groupBy("_bucket").count().collect()
+                largest = max((row["count"] for row in sizes), default=0)
+                if largest > self.max_bucket_rows:
+                    raise DataError(f"one bucket of sources with their receivers' rows holds {largest:,} rows, more "
+                                    f"than max_bucket_rows {self.max_bucket_rows:,}: accounts paid by many sources "
+                                    "(hubs) are copied into many buckets; raise max_bucket_rows, or skip scatter_gather")
+                for kind, tables in _run_buckets(two_hop, dataclasses.replace(plan, two_hop=True)).items():
+                    gathered.setdefault(kind, []).extend(tables)
+            finally:
+                two_hop.unpersist()
+            self.timings["two_hop"] = time.perf_counter() - clock
+        return gathered
+
+    def two_hop_buckets(self, df, plan: _Plan):
+        """Scatter-gather's buckets. Only the rule's edges matter (two known, different
+        accounts; no merchant payment unless merchant_payments): a source's bucket receives its
+        edges and, through the (source, receiver) pairs, every edge its receivers send."""
+        from pyspark.sql import functions as F
+
+        options = plan.rule_options("scatter_gather") or ScatterGather()
+        edge = F.col("sender").isNotNull() & F.col("receiver").isNotNull() & (F.col("sender") != F.col("receiver"))
+        if not options.merchant_payments:
+            edge = edge & F.col("mcc").isNull()
+        edges = df.where(edge)
+        pairs = edges.select(F.col("receiver").alias("_m"), self.bucket_of("sender").alias("_bucket")).distinct()
+        own = edges.withColumn("_bucket", self.bucket_of("sender"))
+        forwarded = edges.join(pairs, edges["sender"] == pairs["_m"]).drop("_m")
+        return (own.unionByName(forwarded).dropDuplicates(["_bucket", "txn_id"])
+                .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long")))
+
+
+def _score(gathered: dict[str, list[pa.Table]], rules, options: ScanOptions, model) -> tuple[Scores, dict]:
+    """The local scorer on the gathered features and findings, in the local engine's order."""
     features = pa.concat_tables(gathered["features"])
     features = features.take(pc.sort_indices(features, [("account", "ascending")]))
     if "features:two_hop" in gathered:  # the sources' values over the first pass's zeros
-        sources = pa.concat_tables(gathered.pop("features:two_hop"))
+        sources = pa.concat_tables(gathered["features:two_hop"])
         where = pc.index_in(features.column("account"), value_set=sources.column("account"))
         for name in sources.column_names[1:]:
             values = pc.fill_null(sources.column(name).combine_chunks().take(where), 0)
@@ -316,56 +393,7 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
                     .select(EVIDENCE_SCHEMA.names).cast(EVIDENCE_SCHEMA).combine_chunks()
                     if parts else EVIDENCE_SCHEMA.empty_table())
         results[name] = RuleResult(instances, evidence)
-    scores = score_accounts(None, index, results, options=options.score, model=model, features=features)
-    timings["score"] = time.perf_counter() - clock
-    return SparkScan(scores, results, options, reference, skipped, files, time_range, n_buckets, rows, largest,
-                     placed_rows, timings)
-
-
-def _stages(df, placed, plan: _Plan, rules, max_bucket_rows, bucket_of, timings) -> dict[str, list[pa.Table]]:
-    """The passes over the buckets: every rule, then the peer rules' second pass, then the
-    two-hop pass; their tables by kind."""
-    from pyspark.sql import functions as F
-
-    clock = time.perf_counter()
-    gathered = _run_buckets(placed, plan)
-    timings["rules"] = time.perf_counter() - clock
-    peer_rules = [name for name in rules if name in PEER_RULES]
-    if peer_rules:
-        clock = time.perf_counter()
-        baselines = {name: _baseline(name, gathered.pop(f"profile:{name}"), plan.rule_options(name) or
-                                     RULE_OPTIONS[name]()) for name in peer_rules}
-        second = _run_buckets(placed, dataclasses.replace(plan, baselines=baselines))
-        for kind, tables in second.items():
-            gathered.setdefault(kind, []).extend(tables)
-        timings["peer_rules"] = time.perf_counter() - clock
-    placed.unpersist()
-    if "scatter_gather" in rules:
-        clock = time.perf_counter()
-        # Only the rule's edges matter (two known, different accounts; no merchant payment unless
-        # merchant_payments): a source's bucket receives its edges and, through the (source, receiver)
-        # pairs, every edge its receivers send (the second hops).
-        sg = plan.rule_options("scatter_gather") or ScatterGather()
-        edge = F.col("sender").isNotNull() & F.col("receiver").isNotNull() & (F.col("sender") != F.col("receiver"))
-        if not sg.merchant_payments:
-            edge = edge & F.col("mcc").isNull()
-        edges = df.where(edge)
-        pairs = edges.select(F.col("receiver").alias("_m"), bucket_of("sender").alias("_bucket")).distinct()
-        own = edges.withColumn("_bucket", bucket_of("sender"))
-        forwarded = edges.join(pairs, edges["sender"] == pairs["_m"]).drop("_m")
-        two_hop = (own.unionByName(forwarded).dropDuplicates(["_bucket", "txn_id"])
-                   .withColumn("_bs", bucket_of("sender")).withColumn("_br", F.lit(None).cast("long"))).persist(_disk())
-        sizes = two_hop.groupBy("_bucket").count().collect()
-        if sizes and max(row["count"] for row in sizes) > max_bucket_rows:
-            raise DataError(f"one bucket of sources with their receivers' rows holds {max(r['count'] for r in sizes):,} "
-                            f"rows, more than max_bucket_rows {max_bucket_rows:,}: accounts paid by many sources (hubs) "
-                            "are copied into many buckets; raise max_bucket_rows, or skip scatter_gather")
-        third = _run_buckets(two_hop, dataclasses.replace(plan, two_hop=True))
-        two_hop.unpersist()
-        for kind, tables in third.items():
-            gathered.setdefault(kind, []).extend(tables)
-        timings["two_hop"] = time.perf_counter() - clock
-    return gathered
+    return score_accounts(None, index, results, options=options.score, model=model, features=features), results
 
 
 def _disk():

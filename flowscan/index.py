@@ -119,10 +119,19 @@ def dictionary_codes(column, vocabulary) -> np.ndarray:
     the vocabulary. A column read back from Parquet may carry a different dictionary; it
     is re-encoded against ``vocabulary``."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    values = pa.array(list(vocabulary), pa.string())
-    if not pa.types.is_dictionary(array.type) or not array.dictionary.equals(values):
-        array = pa.DictionaryArray.from_arrays(pc.index_in(array.cast(pa.string()), value_set=values), values)
+    if not pa.types.is_dictionary(array.type) or not array.dictionary.equals(pa.array(list(vocabulary), pa.string())):
+        array = fixed_dictionary(array, vocabulary)
     return pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def fixed_dictionary(column, vocabulary, index_type: pa.DataType = pa.int32()) -> pa.DictionaryArray:
+    """``column`` (text, or a dictionary column with any dictionary) encoded against the fixed
+    ``vocabulary``: its indices are positions in ``vocabulary``, null where the value is null or
+    not in it."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    values = pa.array(list(vocabulary), pa.string())
+    return pa.DictionaryArray.from_arrays(pc.index_in(array.cast(pa.string()), value_set=values).cast(index_type),
+                                          values)
 
 
 def build_index(ledger: pa.Table) -> AccountIndex:

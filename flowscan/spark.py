@@ -68,7 +68,7 @@ import pyarrow.fs as pafs
 
 from .currency import CURRENCIES
 from .errors import ConfigError, DataError
-from .index import AccountIndex, build_index
+from .index import AccountIndex, build_index, fixed_dictionary
 from .ingest import FileReport, LedgerRead, ReadReport
 from .reference import Reference, load_reference
 from .rules import ALL_RULES, EVIDENCE_SCHEMA, INSTANCE_SCHEMA, PACK, DomesticToForeign, RuleResult, ScatterGather
@@ -77,6 +77,7 @@ from .rules.spending import care_counts, peer_scores
 from .scan import RULE_OPTIONS, ScanOptions, ScanResult, _resolve_config, plan_rules
 from .schema import CANONICAL_SCHEMA, CHANNELS, REJECTS_SCHEMA, SORT_KEYS, TIMESTAMP_TYPE
 from .score import Scores, score_accounts
+from .score.scorer import _concat
 from .score.table import feature_table
 
 if importlib.util.find_spec("pyspark") is None:  # pragma: no cover - depends on the environment
@@ -95,6 +96,8 @@ every account's profile, the driver computes the peers' baseline, a second pass 
 REQUIRED = ("txn_id", "timestamp", "sender", "receiver", "amount", "currency", "channel")
 """Columns the input must have; the other canonical columns are null when absent."""
 
+VOCABULARIES = {"channel": CHANNELS, "currency": CURRENCIES}
+"""The canonical columns with a fixed dictionary (Spark sends them as text)."""
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 ROWS_PER_BUCKET = 2_000_000
 MAX_BUCKET_ROWS = 50_000_000
@@ -480,24 +483,21 @@ def _files(df, *, from_files: bool) -> tuple[list[FileReport], tuple[str, str], 
              .agg(F.count(F.lit(1)).alias("rows"), F.min(F.unix_micros("timestamp")).alias("low"),
                   F.max(F.unix_micros("timestamp")).alias("high"))
              .orderBy("file").collect())
-    files = []
-    for row in stats:
-        if not from_files:
-            continue
-        path = row["file"]
-        local = urllib.parse.unquote(path[len("file:"):]) if path.startswith("file:") else path
-        local = "/" + local.lstrip("/") if path.startswith("file:") else local
-        size = os.path.getsize(local) if os.path.isfile(local) else 0
-        files.append(FileReport(local, "parquet", "canonical", "ledger", rows_read=row["rows"], accepted=row["rows"],
-                                size_bytes=size, time_min=_iso(row["low"]), time_max=_iso(row["high"])))
-    if not stats or not any(row["rows"] for row in stats):
-        return files, ("", ""), 0
-    low = min(row["low"] for row in stats if row["rows"])
-    high = max(row["high"] for row in stats if row["rows"])
+    counted = [row for row in stats if row["rows"]]
+    if not counted:
+        return [], ("", ""), 0
+    low, high = min(row["low"] for row in counted), max(row["high"] for row in counted)
     if not from_files:
-        files = [FileReport("(a Spark DataFrame)", "dataframe", "canonical", "ledger",
-                            rows_read=sum(row["rows"] for row in stats), accepted=sum(row["rows"] for row in stats),
-                            time_min=_iso(low), time_max=_iso(high))]
+        rows = sum(row["rows"] for row in counted)
+        return ([FileReport("(a Spark DataFrame)", "dataframe", "canonical", "ledger", rows_read=rows, accepted=rows,
+                            time_min=_iso(low), time_max=_iso(high))], (_iso(low), _iso(high)), int(low))
+    files = []
+    for row in counted:
+        uri = urllib.parse.urlparse(row["file"])
+        path = urllib.parse.unquote(uri.path) if uri.scheme == "file" else row["file"]
+        files.append(FileReport(path, "parquet", "canonical", "ledger", rows_read=row["rows"], accepted=row["rows"],
+                                size_bytes=os.path.getsize(path) if os.path.isfile(path) else 0,
+                                time_min=_iso(row["low"]), time_max=_iso(row["high"])))
     return files, (_iso(low), _iso(high)), int(low)
 
 
@@ -531,14 +531,8 @@ def canonical(table: pa.Table) -> pa.Table:
     columns = {}
     for field in CANONICAL_SCHEMA:
         column = table.column(field.name).combine_chunks()
-        if field.name == "channel":
-            values = pa.array(CHANNELS, pa.string())
-            column = pa.DictionaryArray.from_arrays(pc.index_in(column.cast(pa.string()), value_set=values).cast(pa.int8()),
-                                                    values)
-        elif field.name == "currency":
-            values = pa.array(CURRENCIES, pa.string())
-            column = pa.DictionaryArray.from_arrays(pc.index_in(column.cast(pa.string()), value_set=values).cast(pa.int16()),
-                                                    values)
+        if field.name in VOCABULARIES:
+            column = fixed_dictionary(column, VOCABULARIES[field.name], field.type.index_type)
         elif field.name == "timestamp":
             column = column.cast(TIMESTAMP_TYPE)
         else:
@@ -616,11 +610,6 @@ def _profile(name: str, ledger: pa.Table, index: AccountIndex, plan: _Plan) -> p
                          "n_payroll": found["n_payroll"]})
     _, n_all, n_care = care_counts(ledger, index, options=options, reference=plan.reference)
     return pa.table({"account": index.accounts, "n_all": n_all, "n_care": n_care})
-
-
-def _concat(tables, schema: pa.Schema) -> pa.Table:
-    tables = [t for t in tables if t.num_rows]
-    return pa.concat_tables([t.cast(schema) for t in tables]).combine_chunks() if tables else schema.empty_table()
 
 
 __all__ = ["NOT_ON_SPARK", "SparkScan", "canonical", "scan", "session"]

@@ -530,7 +530,7 @@ def scan(
     if engine == "local" and (master is not None or buckets is not None or staging is not None):
         raise ConfigError("--master, --buckets and --staging go with --engine spark")
     if engine == "spark":
-        _check_spark_inputs(paths, sample_export, relationships, read_options)
+        _check_spark_inputs(paths, sample_export, read_options)
     fitted = load_model(model) if model is not None else None
     check_output(out_dir, overwrite=overwrite)  # a read-only or full disk, or a run already writing there
     _load_code(options, report=report_alerts > 0)
@@ -540,7 +540,7 @@ def scan(
 
             reference = SYNTHETIC_SAMPLE / "reference"
         if engine == "spark":
-            result = _scan_on_spark(paths, options, fitted, reference, master, buckets, staging)
+            result = _scan_on_spark(paths, options, fitted, reference, relationships, master, buckets, staging)
         else:
             result = run_scan(*paths, options=options, model=fitted, relationships=relationships,
                               reference=reference, progress=progress)
@@ -585,15 +585,13 @@ def scan(
         raise typer.Exit(3)
 
 
-def _check_spark_inputs(paths, sample_export, relationships, read_options) -> None:
+def _check_spark_inputs(paths, sample_export, read_options) -> None:
     """The Spark engine reads canonical Parquet ledgers only (module docstring of flowscan.spark)."""
     from .options import ReadOptions
 
     if sample_export:
         raise ConfigError("--engine spark reads canonical Parquet ledgers; the sample export is a CSV "
                           "(flowscan ingest turns it into one)")
-    if relationships is not None:
-        raise ConfigError("--relationships does not work with --engine spark yet")
     if read_options != ReadOptions():
         raise ConfigError("--engine spark reads canonical Parquet ledgers, so reading options (--format, --tz, "
                           "--mapping, ...) do not apply; run flowscan ingest first")
@@ -603,15 +601,15 @@ def _check_spark_inputs(paths, sample_export, relationships, read_options) -> No
                               "of them); flowscan ingest writes one from any format flowscan reads")
 
 
-def _scan_on_spark(paths, options, model, reference, master, buckets, staging):
+def _scan_on_spark(paths, options, model, reference, relationships, master, buckets, staging):
     try:
         from . import spark as spark_engine
     except ImportError as error:
         raise ConfigError(str(error)) from None
     session = spark_engine.session(master or "local[*]", **{"spark.ui.showConsoleProgress": "false"})
     session.sparkContext.setLogLevel("ERROR")
-    found = spark_engine.scan([str(p) for p in paths], options=options, reference=reference, buckets=buckets,
-                              model=model, spark=session, staging=staging)
+    found = spark_engine.scan([str(p) for p in paths], options=options, reference=reference, relationships=relationships,
+                              buckets=buckets, model=model, spark=session, staging=staging)
     return found.to_result()
 
 

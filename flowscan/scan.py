@@ -341,6 +341,32 @@ def scan(*data, config=None, options: ScanOptions | None = None, model: Model | 
                                f"Give the run more memory, or scan a shorter period at a time") from None
 
 
+def roll_up_relationships(scores: Scores, accounts: pa.Array, side: pa.Table, options: ScanOptions) -> pa.Table:
+    """The relationship roll-up of a scan (both engines): ``scores.accounts`` gains each
+    account's group (``group_id``, ``group_size``, ``linked_by``) and its group's trafficking
+    profile; returns the groups table (:func:`flowscan.score.rollup.roll_up`).
+
+    ``accounts`` are the scan's accounts in code order, ``side`` the customer side table
+    (:func:`flowscan.score.rollup.read_relationships`).
+    """
+    from .score.profile import group_profiles
+    from .score.rollup import relationship_groups, roll_up
+
+    linked = relationship_groups(accounts, side)
+    by_code = pc.index_in(scores.accounts.column("account"), value_set=accounts)
+    for name in ("group_id", "group_size", "linked_by"):
+        scores.accounts = scores.accounts.append_column(linked.schema.field(name), linked.column(name).take(by_code))
+    groups = roll_up(scores.accounts.select(["account", "score"]), linked)
+    # the relationship-level trafficking profile: the union of the group's indicators
+    group_codes = pc.index_in(scores.accounts.column("group_id"),
+                              value_set=pc.unique(scores.accounts.column("group_id"))).to_numpy()
+    scores.accounts = scores.accounts.append_column(
+        "group_trafficking_profile",
+        pa.array(group_profiles(group_codes, scores.accounts.column("profile_indicators").to_pylist(),
+                                options.score.profile)))
+    return groups
+
+
 def plan_rules(options: ScanOptions, reference: Reference, relationships: bool) -> tuple[dict[str, str], list[str]]:
     """Which rules a run skips, with the reason (``skip``, a reference table or the customer side
     table not given), and which it runs, in :data:`~flowscan.rules.ALL_RULES` order."""
@@ -398,24 +424,8 @@ def _scan(paths, options, model, relationships, reference, skipped, rules, stage
     scores = score_accounts(read.ledger, index, results, options=options.score, model=model)
     groups = None
     if relationships is not None:
-        from .score.rollup import relationship_groups, roll_up
-
         stage("rollup")
-        linked = relationship_groups(index.accounts, side)
-        by_code = pc.index_in(scores.accounts.column("account"), value_set=index.accounts)
-        for name in ("group_id", "group_size", "linked_by"):
-            scores.accounts = scores.accounts.append_column(linked.schema.field(name),
-                                                            linked.column(name).take(by_code))
-        groups = roll_up(scores.accounts.select(["account", "score"]), linked)
-        # the relationship-level trafficking profile: the union of the group's indicators
-        from .score.profile import group_profiles
-
-        group_codes = pc.index_in(scores.accounts.column("group_id"),
-                                  value_set=pc.unique(scores.accounts.column("group_id"))).to_numpy()
-        scores.accounts = scores.accounts.append_column(
-            "group_trafficking_profile",
-            pa.array(group_profiles(group_codes, scores.accounts.column("profile_indicators").to_pylist(),
-                                    options.score.profile)))
+        groups = roll_up_relationships(scores, index.accounts, side, options)
     stage(None)
     return ScanResult(read, results, scores, options, timings, groups, reference, skipped)
 

@@ -30,19 +30,20 @@ applies it. ``domestic_to_foreign``'s home country (the ledger's most frequent c
 ``cash_no_payroll``'s week origin (the ledger's first timestamp) are the whole ledger's, counted
 by Spark.
 
-Scatter-gather follows money through a second account: a source's findings need its own rows
-and every row its receivers send. It runs in a pass of its own over *two-hop* buckets: a source's
-bucket receives the rows its accounts send and, through a join on the (sender, receiver) pairs,
-every row sent by their receivers. Gather-scatter needs only the hub's own rows and runs in the
-first pass.
+Scatter-gather and cycles follow money through other accounts: a source's findings need its own
+rows and rows of the accounts its money reaches. Each runs in a pass of its own, over buckets
+that hold those rows as well. Scatter-gather's *two-hop* bucket receives the rows its accounts
+send and, through a join on the (sender, receiver) pairs, every row sent by their receivers. A
+cycle search examines the outgoing rows of the accounts on its path up to ``max_hops - 2`` hops
+away, inside the first transfer's window and amount tolerance: an exchange round per hop (a join
+of the paths so far with the transfers they can take) finds those accounts and time ranges, and
+their rows are copied into the origin's bucket (:meth:`_Run.cycle_buckets`). Gather-scatter
+needs only the hub's own rows and runs in the first pass.
 
-What does not run here yet
---------------------------
-``cycles`` follows money through several accounts (an exchange round per hop);
-``ad_identifiers`` joins the customer side table. :func:`scan` refuses a configuration that runs any of them, naming them
-(``skip`` them to run the rest); it never leaves a rule out silently. Rows are not validated
-here: the input must be a canonical ledger (what :func:`flowscan.read_ledger` writes, unique
-``txn_id``), which is checked.
+``ad_identifiers`` and the relationship roll-up read the customer side table: it is read on the
+driver, sent to the buckets with the plan, and rolled up with the scores on the driver. Rows are
+not validated here: the input must be a canonical ledger (what :func:`flowscan.read_ledger`
+writes, unique ``txn_id``), which is checked.
 """
 
 from __future__ import annotations
@@ -66,15 +67,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
+from . import params
 from .currency import CURRENCIES
 from .errors import ConfigError, DataError
 from .index import AccountIndex, build_index, fixed_dictionary
 from .ingest import FileReport, LedgerRead, ReadReport
 from .reference import Reference, load_reference
-from .rules import ALL_RULES, EVIDENCE_SCHEMA, INSTANCE_SCHEMA, PACK, DomesticToForeign, RuleResult, ScatterGather
+from .rules import (ALL_RULES, EVIDENCE_SCHEMA, INSTANCE_SCHEMA, PACK, Cycles, DomesticToForeign, RuleResult,
+                    ScatterGather)
+from .rules.flows import tolerance_ppm
 from .rules.payroll import cash_profile, peer_bar
 from .rules.spending import care_counts, peer_scores
-from .scan import RULE_OPTIONS, ScanOptions, ScanResult, _resolve_config, plan_rules
+from .scan import RULE_OPTIONS, ScanOptions, ScanResult, _resolve_config, plan_rules, roll_up_relationships
 from .schema import CANONICAL_SCHEMA, CHANNELS, REJECTS_SCHEMA, SORT_KEYS, TIMESTAMP_TYPE
 from .score import Scores, score_accounts
 from .score.scorer import _concat
@@ -83,11 +87,8 @@ from .score.table import feature_table
 if importlib.util.find_spec("pyspark") is None:  # pragma: no cover - depends on the environment
     raise ImportError("flowscan.spark needs pyspark 4.0 or later: pip install 'flowscan[spark]'")
 
-NOT_ON_SPARK = {
-    "cycles": "a cycle passes through several accounts' rows (an exchange round per hop)",
-    "ad_identifiers": "it joins the customer side table",
-}
-"""Rules the Spark engine does not run yet, with the reason (module docstring)."""
+HOP_RULES = ("scatter_gather", "cycles")
+"""Rules whose search follows money through other accounts: each runs in a pass of its own."""
 
 PEER_RULES = ("living_costs", "cash_no_payroll")
 """Rules that compare an account with its peers across the whole ledger: a first pass gathers
@@ -123,6 +124,8 @@ class SparkScan:
     placed_rows: int
     """Rows of all buckets together: a row is in its sender's and its receiver's bucket."""
     timings: dict[str, float]
+    groups: pa.Table | None = None
+    """The relationship groups, when a customer side table was given."""
 
     @property
     def accounts(self) -> pa.Table:
@@ -148,7 +151,7 @@ class SparkScan:
                  "the input was a canonical ledger, not validated again"]
         report = ReadReport(self.files, self.rows, self.rows, 0, 0, {}, notes)
         read = LedgerRead(CANONICAL_SCHEMA.empty_table(), REJECTS_SCHEMA.empty_table(), None, None, report)
-        return ScanResult(read, self.results, self.scores, self.options, dict(self.timings), None, self.reference,
+        return ScanResult(read, self.results, self.scores, self.options, dict(self.timings), self.groups, self.reference,
                           dict(self.skipped), engine="spark", time_range=self.time_range)
 
 
@@ -166,10 +169,13 @@ class _Plan:
     """The ledger's most frequent country, when domestic_to_foreign is not given one."""
     baselines: Mapping = dataclasses.field(default_factory=dict)
     """Second pass: the peer rules' whole-ledger baselines; empty in the first pass."""
-    two_hop: bool = False
-    """The two-hop pass: scatter_gather on each source's rows and its receivers' rows."""
+    hop_rule: str | None = None
+    """A pass of its own for a rule that follows money through other accounts (``scatter_gather``
+    or ``cycles``), on buckets that hold the rows its owned accounts' searches reach."""
     staging: str = ""
     """Where the workers write their findings (:class:`_Staging`)."""
+    relationships: pa.Table | None = None
+    """The customer side table (ad_identifiers joins it)."""
 
     def rule_options(self, name: str):
         options = self.options.rules.get(name)
@@ -195,7 +201,8 @@ def session(master: str = "local[2]", /, **conf):
     return builder.getOrCreate()
 
 
-def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=None, buckets: int | None = None,
+def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=None, relationships=None,
+         buckets: int | None = None,
          rows_per_bucket: int = ROWS_PER_BUCKET, max_bucket_rows: int = MAX_BUCKET_ROWS, model=None,
          spark=None, staging: str | None = None, _before_bucket=None) -> SparkScan:
     """Scan a canonical ledger on Spark (module docstring).
@@ -207,6 +214,9 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
     config, options : as :func:`flowscan.scan`
     reference : Reference, str or Path, optional
         The reference tables of the rule pack, as :func:`flowscan.scan` takes them.
+    relationships : str or Path, optional
+        The customer side table, as :func:`flowscan.scan` takes it: read on the driver, sent to
+        every bucket for ``ad_identifiers``, and rolled up with the scores on the driver.
     buckets : int, optional
         Number of account buckets; by default ``ceil(rows / rows_per_bucket)``.
     rows_per_bucket : int, default 2,000,000
@@ -232,7 +242,7 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
     Raises
     ------
     ConfigError
-        The configuration runs a rule of :data:`NOT_ON_SPARK`.
+        ``buckets`` is not a positive whole number, or a cluster master has no ``staging``.
     DataError
         A required column is missing, a txn_id is not unique, the ledger is empty, or a bucket
         is too large.
@@ -244,16 +254,18 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
         reference = options.load_reference()
     elif not isinstance(reference, Reference):
         reference = load_reference(reference)
-    skipped, rules = plan_rules(options, reference, False)
-    refused = [name for name in rules if name in NOT_ON_SPARK]
-    if refused:
-        raise ConfigError("the Spark engine does not run " + "; ".join(f"{name} ({NOT_ON_SPARK[name]})" for name in refused)
-                          + " yet: add them to the configuration's skip list to run the other rules")
+    skipped, rules = plan_rules(options, reference, relationships is not None)
     if buckets is not None and (not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 1):
         raise ConfigError(f"buckets must be a positive whole number. Got {buckets!r} instead.")
     spark = spark or session()
     staged = _Staging(spark, staging)  # before any work: a cluster without a staging folder stops here
-    run = _Run(spark, options, reference, tuple(rules), skipped, staged.uri, max_bucket_rows, _before_bucket, timings)
+    side = None
+    if relationships is not None:
+        from .score.rollup import read_relationships
+
+        side = read_relationships(relationships)
+    run = _Run(spark, options, reference, tuple(rules), skipped, staged.uri, max_bucket_rows, _before_bucket, timings,
+               side)
     try:
         return run.scan(data, buckets, rows_per_bucket, model, clock)
     finally:
@@ -273,6 +285,7 @@ class _Run:
     max_bucket_rows: int
     before_bucket: object
     timings: dict[str, float]
+    relationships: pa.Table | None = None
     n_buckets: int = 1
 
     def scan(self, data, buckets, rows_per_bucket, model, clock) -> SparkScan:
@@ -309,15 +322,20 @@ class _Run:
                                                                "home_country", None) is None:
                 home = _home_country(df)
             plan = _Plan(self.rules, self.options, self.reference, self.before_bucket, origin_us=origin_us,
-                         home_country=home, staging=self.staging)
+                         home_country=home, staging=self.staging, relationships=self.relationships)
             gathered = self.passes(df, placed, plan)
         finally:
             placed.unpersist()
         clock = time.perf_counter()
-        scores, results = _score(gathered, self.rules, self.options, model)
+        scores, results, accounts = _score(gathered, self.rules, self.options, model)
         self.timings["score"] = time.perf_counter() - clock
+        groups = None
+        if self.relationships is not None:
+            clock = time.perf_counter()
+            groups = roll_up_relationships(scores, accounts, self.relationships, self.options)
+            self.timings["rollup"] = time.perf_counter() - clock
         return SparkScan(scores, results, self.options, self.reference, self.skipped, files, time_range,
-                         self.n_buckets, rows, largest, sum(row["count"] for row in sizes), self.timings)
+                         self.n_buckets, rows, largest, sum(row["count"] for row in sizes), self.timings, groups)
 
     def bucket_of(self, column: str):
         """Spark's ``pmod(xxhash64(column), B)``; null for a null account."""
@@ -339,24 +357,26 @@ class _Run:
             for kind, tables in _run_buckets(placed, dataclasses.replace(plan, baselines=baselines)).items():
                 gathered.setdefault(kind, []).extend(tables)
             self.timings["peer_rules"] = time.perf_counter() - clock
-        if "scatter_gather" in self.rules:
+        for name, placement in (("scatter_gather", self.two_hop_buckets), ("cycles", self.cycle_buckets)):
+            if name not in self.rules:
+                continue
             clock = time.perf_counter()
-            two_hop = self.two_hop_buckets(df, plan).persist(_disk())
+            hop_buckets = placement(df, placed, plan).persist(_disk())
             try:
-                sizes = two_hop.groupBy("_bucket").count().collect()
+                sizes = hop_buckets.groupBy("_bucket").count().collect()
                 largest = max((row["count"] for row in sizes), default=0)
                 if largest > self.max_bucket_rows:
-                    raise DataError(f"one bucket of sources with their receivers' rows holds {largest:,} rows, more "
-                                    f"than max_bucket_rows {self.max_bucket_rows:,}: accounts paid by many sources "
-                                    "(hubs) are copied into many buckets; raise max_bucket_rows, or skip scatter_gather")
-                for kind, tables in _run_buckets(two_hop, dataclasses.replace(plan, two_hop=True)).items():
+                    raise DataError(f"one bucket of {name} searches holds {largest:,} rows, more than max_bucket_rows "
+                                    f"{self.max_bucket_rows:,}: accounts reached by many searches (hubs) are copied into "
+                                    f"many buckets; raise max_bucket_rows, or skip {name}")
+                for kind, tables in _run_buckets(hop_buckets, dataclasses.replace(plan, hop_rule=name)).items():
                     gathered.setdefault(kind, []).extend(tables)
             finally:
-                two_hop.unpersist()
-            self.timings["two_hop"] = time.perf_counter() - clock
+                hop_buckets.unpersist()
+            self.timings[name] = time.perf_counter() - clock
         return gathered
 
-    def two_hop_buckets(self, df, plan: _Plan):
+    def two_hop_buckets(self, df, placed, plan: _Plan):
         """Scatter-gather's buckets. Only the rule's edges matter (two known, different
         accounts; no merchant payment unless merchant_payments): a source's bucket receives its
         edges and, through the (source, receiver) pairs, every edge its receivers send."""
@@ -373,13 +393,73 @@ class _Run:
         return (own.unionByName(forwarded).dropDuplicates(["_bucket", "txn_id"])
                 .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long")))
 
+    def cycle_buckets(self, df, placed, plan: _Plan):
+        """The cycle search's buckets: an origin's bucket holds its own rows and every row its
+        searches may examine, found in an exchange round per hop.
 
-def _score(gathered: dict[str, list[pa.Table]], rules, options: ScanOptions, model) -> tuple[Scores, dict]:
-    """The local scorer on the gathered features and findings, in the local engine's order."""
+        The search from a starting transfer ``e1`` (:mod:`flowscan.rules.cycles`) examines the
+        outgoing rows of the accounts on its path at depths 1 to ``max_hops - 2``, after the
+        time the path reached them and before ``e1``'s window ends; deeper hops only close the
+        cycle with a transfer into the origin, one of its own rows. The rounds follow the
+        transfers a path can take (an edge in ``e1``'s currency, later than the hop before,
+        inside the window, within the tolerance of ``e1``'s amount), with the path's state
+        merged per (bucket, account, currency, window slice of ``e1``, amount band of ``e1``):
+        the earliest arrival, the latest window end, the widest amount range. Merging only
+        widens what is reached, so every row a search examines is in its origin's bucket.
+        """
+        from pyspark.sql import functions as F
+
+        options = plan.rule_options("cycles") or Cycles()
+        window = options.window_seconds * 1_000_000
+        ppm = tolerance_ppm(options.tolerance)
+        edge = F.col("sender").isNotNull() & F.col("receiver").isNotNull() & (F.col("sender") != F.col("receiver"))
+        if not options.merchant_payments:
+            edge = edge & F.col("mcc").isNull()
+        edges = df.where(edge).select("sender", "receiver", "currency", "amount", F.unix_micros("timestamp").alias("_t"))
+        # e1's allowance as the kernel computes it, in whole numbers: floor(amount * ppm / 1e6)
+        allowed = F.expr(f"{ppm} * (amount div 1000000) + ({ppm} * (amount % 1000000)) div 1000000")
+        keys = ["_bucket", "_u", "_cur", "_slice", "_band"]
+
+        def merged(frame):
+            return frame.groupBy(*keys).agg(F.min("_from").alias("_from"), F.max("_until").alias("_until"),
+                                            F.min("_lo").alias("_lo"), F.max("_hi").alias("_hi"))
+
+        states = merged(edges.select(
+            self.bucket_of("sender").alias("_bucket"), F.col("receiver").alias("_u"), F.col("currency").alias("_cur"),
+            F.floor(F.col("_t") / window).alias("_slice"),
+            F.floor(F.log2(F.greatest(F.col("amount"), F.lit(1))) * 8).alias("_band"),
+            F.col("_t").alias("_from"), (F.col("_t") + window).alias("_until"),
+            (F.col("amount") - allowed).alias("_lo"), (F.col("amount") + allowed).alias("_hi")))
+        reached = [states]
+        for _ in range(options.max_hops - 3):  # depths 2 .. max_hops - 2
+            hop = states.join(edges, (edges["sender"] == states["_u"]) & (edges["currency"] == states["_cur"])
+                              & (edges["_t"] > states["_from"]) & (edges["_t"] < states["_until"])
+                              & (edges["amount"] >= states["_lo"]) & (edges["amount"] <= states["_hi"]))
+            states = merged(hop.select("_bucket", F.col("receiver").alias("_u"), "_cur", "_slice", "_band",
+                                       F.col("_t").alias("_from"), "_until", "_lo", "_hi"))
+            reached.append(states)
+        examined = reached[0] if options.max_hops >= 3 else reached[0].limit(0)
+        for states in reached[1:]:
+            examined = examined.unionByName(states)
+        examined = examined.groupBy("_bucket", "_u", "_from").agg(F.max("_until").alias("_until"))
+        rows = df.withColumn("_t", F.unix_micros("timestamp"))
+        # every outgoing row of a reached account in the range, edge or not: the search counts
+        # each row it examines towards its cap
+        copied = (rows.join(examined, (rows["sender"] == examined["_u"]) & (rows["_t"] > examined["_from"])
+                            & (rows["_t"] < examined["_until"]))
+                  .select(*df.columns, "_bucket"))
+        own = placed.select(*df.columns, "_bucket")
+        return (own.unionByName(copied).dropDuplicates(["_bucket", "txn_id"])
+                .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long")))
+
+
+def _score(gathered: dict[str, list[pa.Table]], rules, options: ScanOptions, model) -> tuple[Scores, dict, pa.Array]:
+    """The local scorer on the gathered features and findings, in the local engine's order;
+    also the accounts in code order."""
     features = pa.concat_tables(gathered["features"])
     features = features.take(pc.sort_indices(features, [("account", "ascending")]))
-    if "features:two_hop" in gathered:  # the sources' values over the first pass's zeros
-        sources = pa.concat_tables(gathered["features:two_hop"])
+    for kind in sorted(k for k in gathered if k.startswith("features:")):  # a hop pass's values over the zeros
+        sources = pa.concat_tables(gathered[kind])
         where = pc.index_in(features.column("account"), value_set=sources.column("account"))
         for name in sources.column_names[1:]:
             values = pc.fill_null(sources.column(name).combine_chunks().take(where), 0)
@@ -396,7 +476,8 @@ def _score(gathered: dict[str, list[pa.Table]], rules, options: ScanOptions, mod
                     .select(EVIDENCE_SCHEMA.names).cast(EVIDENCE_SCHEMA).combine_chunks()
                     if parts else EVIDENCE_SCHEMA.empty_table())
         results[name] = RuleResult(instances, evidence)
-    return score_accounts(None, index, results, options=options.score, model=model, features=features), results
+    scores = score_accounts(None, index, results, options=options.score, model=model, features=features)
+    return scores, results, index.accounts
 
 
 def _disk():
@@ -559,11 +640,11 @@ def _run_bucket(plan: _Plan, key, table: pa.Table) -> pa.Table:
     ledger = canonical(table)
     index = build_index(ledger)
     results, out = {}, []
-    if plan.two_hop:  # scatter_gather for the sources the bucket owns (all their rows, all their receivers')
-        result = ALL_RULES["scatter_gather"](ledger, index, options=plan.rule_options("scatter_gather"))
-        results["scatter_gather"] = result
-        out.append(("features:two_hop", result.features.filter(pc.is_in(result.features.column("account"),
-                                                                        value_set=owned))))
+    if plan.hop_rule:  # scatter_gather or cycles for the accounts the bucket owns, on the rows they reach
+        result = ALL_RULES[plan.hop_rule](ledger, index, options=plan.rule_options(plan.hop_rule))
+        results[plan.hop_rule] = result
+        out.append((f"features:{plan.hop_rule}", result.features.filter(
+            pc.is_in(result.features.column("account"), value_set=owned))))
     elif plan.baselines:  # the second pass: the peer rules with the whole ledger's baselines
         for name, baseline in plan.baselines.items():
             extra = {"bar": baseline, "origin_us": plan.origin_us} if name == "cash_no_payroll" else {"peers": baseline}
@@ -575,12 +656,14 @@ def _run_bucket(plan: _Plan, key, table: pa.Table) -> pa.Table:
                 out.append((f"profile:{name}", _profile(name, ledger, index, plan).filter(
                     pc.is_in(index.accounts, value_set=owned))))
                 continue
-            if name == "scatter_gather":  # its own pass; zeros keep its feature column in place
-                column = f"truncated_{(plan.rule_options(name) or ScatterGather()).rule.replace('.', '_')}"
+            if name in HOP_RULES:  # its own pass; zeros keep its feature column in place
+                column = _truncated_column(name, plan.rule_options(name))
                 results[name] = RuleResult(INSTANCE_SCHEMA.empty_table(), EVIDENCE_SCHEMA.empty_table(), pa.table(
                     {"account": index.accounts, column: pa.array(np.zeros(index.n_accounts, np.int64))}))
                 continue
             extra = {"reference": plan.reference} if name in PACK else {}
+            if name == "ad_identifiers":
+                extra["relationships"] = plan.relationships
             results[name] = ALL_RULES[name](ledger, index, options=plan.rule_options(name), **extra)
         features = feature_table(ledger, index, results=results)
         out.append(("features", features.filter(pc.is_in(features.column("account"), value_set=owned))))
@@ -601,6 +684,13 @@ def _run_bucket(plan: _Plan, key, table: pa.Table) -> pa.Table:
                      "path": pa.array(paths, pa.string())})
 
 
+def _truncated_column(name: str, options) -> str:
+    """The feature column of a hop rule (its searches that reached their cap)."""
+    if name == "cycles":
+        return f"truncated_cycle_{params.format_duration((options or Cycles()).window_seconds)}"
+    return f"truncated_{(options or ScatterGather()).rule.replace('.', '_')}"
+
+
 def _profile(name: str, ledger: pa.Table, index: AccountIndex, plan: _Plan) -> pa.Table:
     """What a peer rule's baseline is computed from, per account of the bucket (code order)."""
     options = plan.rule_options(name)
@@ -612,4 +702,4 @@ def _profile(name: str, ledger: pa.Table, index: AccountIndex, plan: _Plan) -> p
     return pa.table({"account": index.accounts, "n_all": n_all, "n_care": n_care})
 
 
-__all__ = ["NOT_ON_SPARK", "SparkScan", "canonical", "scan", "session"]
+__all__ = ["HOP_RULES", "SparkScan", "canonical", "scan", "session"]

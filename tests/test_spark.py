@@ -4,8 +4,8 @@
 the accounts, alerts and evidence of ``flowscan.scan`` on the same canonical ledger and
 configuration, row for row, on the bundled sample (with its reference tables) and on a generated
 ledger of another seed; with 1, 3 and 7 account buckets, so rows cross buckets. An injected task
-failure is retried and changes nothing. The rules the Spark engine does not run yet are skipped in
-both engines.
+failure is retried and changes nothing. Every rule runs in both engines (``ad_identifiers`` where a
+customer side table is given).
 
 Needs the ``spark`` extra (pyspark, pandas) and a Java runtime. Without them the module skips with
 the reason; CI runs it as its own step with ``FLOWSCAN_REQUIRE_SPARK=1``, which turns that skip
@@ -30,6 +30,7 @@ import pytest
 import flowscan
 from flowscan.errors import ConfigError, DataError
 from flowscan.fixtures import SYNTHETIC_SAMPLE
+from flowscan.rules import Cycles
 from flowscan.scan import ScanOptions
 
 
@@ -48,7 +49,10 @@ if _why_not() is not None:
 
 from flowscan import spark as engine  # noqa: E402
 
-SKIP = ScanOptions(skip=tuple(engine.NOT_ON_SPARK))
+
+LIGHT = ScanOptions(skip=engine.HOP_RULES)
+"""For the tests of the engine's mechanics (retries, staging, inputs): every rule but the two
+with passes of their own, which cost most of a scan and have tests of their own."""
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +69,23 @@ def sample(tmp_path_factory):
     """The bundled sample as a canonical Parquet ledger, and the local engine's run of it."""
     folder = tmp_path_factory.mktemp("sample")
     reference = SYNTHETIC_SAMPLE / "reference"
-    local = flowscan.scan(SYNTHETIC_SAMPLE / "transactions.parquet", options=SKIP, reference=reference)
+    local = flowscan.scan(SYNTHETIC_SAMPLE / "transactions.parquet", reference=reference)
     pq.write_table(local.read.ledger, folder / "ledger.parquet")
     return folder / "ledger.parquet", reference, local
+
+
+@pytest.fixture(scope="module")
+def sample_light(sample):
+    """The sample, and the local engine's run of it with :data:`LIGHT`."""
+    ledger, reference, _ = sample
+    return ledger, reference, flowscan.scan(ledger, options=LIGHT, reference=reference)
+
+
+@pytest.fixture(scope="module")
+def sample_in_7(spark, sample):
+    """The Spark engine's run of the sample in 7 buckets (most accounts' counterparts elsewhere)."""
+    ledger, reference, _ = sample
+    return engine.scan(str(ledger), reference=reference, buckets=7, spark=spark)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +95,7 @@ def generated(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "flowscan", "generate", "--spec", "small", "--seed", "11", "--out",
                     str(folder)], check=True, capture_output=True)
     ledger = folder / "transactions.parquet"
-    local = flowscan.scan(ledger, options=SKIP, reference=folder / "reference")
+    local = flowscan.scan(ledger, reference=folder / "reference")
     return ledger, folder / "reference", local
 
 
@@ -107,10 +125,10 @@ def assert_same_run(got, local) -> None:
     assert_same_table(got.evidence, local.evidence, [], "evidence")
 
 
-@pytest.mark.parametrize("buckets", [1, 3, 7])
-def test_sample_ledger_same_answers_as_the_local_engine(spark, sample, buckets):
+@pytest.mark.parametrize("buckets", [1, 7])
+def test_sample_ledger_same_answers_as_the_local_engine(spark, sample, sample_in_7, buckets):
     ledger, reference, local = sample
-    got = engine.scan(str(ledger), options=SKIP, reference=reference, buckets=buckets, spark=spark)
+    got = sample_in_7 if buckets == 7 else engine.scan(str(ledger), reference=reference, buckets=buckets, spark=spark)
     assert got.buckets == buckets and got.rows == local.read.ledger.num_rows
     assert local.alerts.num_rows > 0 and local.evidence.num_rows > 0  # the comparison compares something
     assert_same_run(got, local)
@@ -121,46 +139,46 @@ def test_sample_ledger_same_answers_as_the_local_engine(spark, sample, buckets):
 
 def test_generated_ledger_of_another_seed_same_answers(spark, generated):
     ledger, reference, local = generated
-    got = engine.scan(str(ledger), options=SKIP, reference=reference, buckets=5, spark=spark)
+    got = engine.scan(str(ledger), reference=reference, buckets=5, spark=spark)
     assert local.alerts.num_rows > 0
     assert_same_run(got, local)
 
 
-def test_peer_rules_run_in_two_passes_with_the_whole_ledgers_baseline(spark, sample):
+def test_peer_rules_run_in_two_passes_with_the_whole_ledgers_baseline(sample, sample_in_7):
     """living_costs and cash_no_payroll compare an account with its peers across the ledger: on
     Spark a first pass gathers every account's profile, the driver computes the baseline, and a
     second pass applies it; they find what they find locally."""
     ledger, reference, local = sample
     for name in engine.PEER_RULES:
         assert local.results[name].instances.num_rows > 0, name  # the comparison compares something
-    got = engine.scan(str(ledger), options=SKIP, reference=reference, buckets=5, spark=spark)
+    got = sample_in_7
     for name in engine.PEER_RULES:
         assert_same_table(got.results[name].instances, local.results[name].instances, [], name)
         assert_same_table(got.results[name].evidence, local.results[name].evidence, ["instance_id", "txn_id"], name)
     assert_same_run(got, local)
 
 
-def test_home_country_is_the_whole_ledgers_not_a_buckets(spark, sample, tmp_path):
+def test_home_country_is_the_whole_ledgers_not_a_buckets(spark, sample_light, tmp_path):
     """domestic_to_foreign's home country is the ledger's most frequent one. With countries split
     evenly between two (by row), a bucket's own majority would often be the other one."""
-    ledger, reference, _ = sample
+    ledger, reference, _ = sample_light
     table = pq.read_table(ledger)
     halves = np.where(np.arange(table.num_rows) % 2 == 0, "CA", "US")
     table = table.set_column(table.schema.get_field_index("country"), "country", pa.array(halves))
     pq.write_table(table, tmp_path / "split.parquet")
-    local = flowscan.scan(tmp_path / "split.parquet", options=SKIP, reference=reference)
+    local = flowscan.scan(tmp_path / "split.parquet", options=LIGHT, reference=reference)
     assert local.results["domestic_to_foreign"].instances.num_rows > 0
-    got = engine.scan(str(tmp_path / "split.parquet"), options=SKIP, reference=reference, buckets=16, spark=spark)
+    got = engine.scan(str(tmp_path / "split.parquet"), options=LIGHT, reference=reference, buckets=16, spark=spark)
     assert_same_run(got, local)
 
 
-def test_scatter_gather_runs_on_two_hop_buckets(spark, sample):
+def test_scatter_gather_runs_on_two_hop_buckets(sample, sample_in_7):
     """Scatter-gather needs a source's rows and its receivers' rows: its own pass over two-hop
     buckets finds what the local engine finds, and its feature column is the local one."""
     ledger, reference, local = sample
     for name in ("scatter_gather", "gather_scatter"):
         assert local.results[name].instances.num_rows > 0, name  # the comparison compares something
-    got = engine.scan(str(ledger), options=SKIP, reference=reference, buckets=6, spark=spark)
+    got = sample_in_7
     for name in ("scatter_gather", "gather_scatter"):
         assert_same_table(got.results[name].instances, local.results[name].instances, [], name)
         assert_same_table(got.results[name].evidence, local.results[name].evidence, ["instance_id", "txn_id"], name)
@@ -169,17 +187,82 @@ def test_scatter_gather_runs_on_two_hop_buckets(spark, sample):
     assert_same_run(got, local)
 
 
-def test_a_dataframe_in_memory_is_scanned_like_its_file(spark, sample):
-    ledger, reference, local = sample
-    frame = spark.read.parquet(str(ledger))
-    got = engine.scan(frame, options=SKIP, reference=reference, buckets=2, spark=spark)
+@pytest.fixture(scope="module")
+def cycle_dense(tmp_path_factory):
+    """A ledger thick with cycles: 40 accounts passing similar amounts around for two months,
+    with cash withdrawals between the transfers (rows a search examines but cannot follow)."""
+    from ledgers import write_csv
+
+    rng = np.random.default_rng(5)
+    records = []
+    for k in range(1500):
+        sender, receiver = (f"C{n:02d}" for n in rng.choice(40, size=2, replace=False))
+        if k % 7 == 0:
+            receiver = None  # a cash withdrawal
+        amount = f"{int(rng.integers(950, 1050))}.00"
+        currency = "EUR" if k % 11 == 0 else "USD"
+        records.append((f"t{k:05d}", float(rng.integers(0, 24 * 60)), sender, receiver, amount, currency,
+                        "cash" if receiver is None else "wire", None))
+    folder = tmp_path_factory.mktemp("cycles")
+    ledger = flowscan.read_ledger(write_csv(folder / "ledger.csv", records), max_reject_rate=0.0).ledger
+    pq.write_table(ledger, folder / "ledger.parquet")
+    return folder / "ledger.parquet"
+
+
+def test_cycles_search_buckets_hold_every_row_a_search_examines(spark, cycle_dense):
+    """A cycle passes through accounts of other buckets; an exchange round per hop copies the rows
+    each search may examine into its origin's bucket. Cycles and truncated searches (a small cap,
+    counted over every row examined, cash withdrawals included) are the local engine's."""
+    options = ScanOptions(rules={"cycles": Cycles(max_hops=5, window="10d", max_paths_per_start=40)})
+    local = flowscan.scan(cycle_dense, options=options)
+    found = local.results["cycles"].instances
+    truncated = local.results["cycles"].features.column("truncated_cycle_10d").to_numpy()
+    assert found.num_rows > 50 and truncated.sum() > 20  # both outcomes of a search are compared
+    assert {row["rule"] for row in found.to_pylist()} >= {"cycle.3.10d", "cycle.4.10d", "cycle.5.10d"}
+    got = engine.scan(str(cycle_dense), options=options, buckets=7, spark=spark)
+    assert_same_table(got.results["cycles"].instances, found, ["instance_id"], "cycles")
+    assert_same_table(got.results["cycles"].evidence, local.results["cycles"].evidence, ["instance_id", "txn_id"],
+                      "cycle evidence")
+    assert got.accounts.select(["account", "truncated_cycle_10d"]).sort_by("account").equals(
+        local.accounts.select(["account", "truncated_cycle_10d"]).sort_by("account"))
     assert_same_run(got, local)
 
 
-def test_injected_task_failure_is_retried_and_changes_nothing(spark, sample, tmp_path):
+def test_ad_identifiers_and_the_relationship_roll_up_with_a_customer_side_table(spark, sample, tmp_path):
+    """With the customer side table, ad_identifiers runs in the buckets and the roll-up on the
+    driver: accounts with their groups, alerts, evidence and groups are the local engine's."""
+    ledger, reference, _ = sample
+    accounts = pq.read_table(ledger).column("sender").drop_null().unique().to_pylist()[:40]
+    side = tmp_path / "customers.csv"
+    lines = ["account,customer_id,phone"]
+    for k, account in enumerate(accounts):
+        lines.append(f"{account},CUST{k // 3},+1 555 010 {k % 5:04d}")
+    side.write_text("\n".join(lines) + "\n")
+    listed = tmp_path / "reference"
+    shutil.copytree(reference, listed)
+    (listed / "ad_identifiers.csv").write_text("identifier,list,kind,listed_on\n+1 555 010 0003,osint-test,phone,"
+                                               "2024-05-01\n")
+    local = flowscan.scan(ledger, options=LIGHT, relationships=side, reference=listed)
+    assert local.results["ad_identifiers"].instances.num_rows > 0 and local.groups.num_rows > 0
+    got = engine.scan(str(ledger), options=LIGHT, relationships=side, reference=listed, buckets=3,
+                      spark=spark).to_result()
+    assert_same_run(got, local)
+    assert_same_table(got.results["ad_identifiers"].instances, local.results["ad_identifiers"].instances,
+                      ["instance_id"], "ad_identifiers")
+    assert_same_table(got.groups, local.groups, [], "groups")
+
+
+def test_a_dataframe_in_memory_is_scanned_like_its_file(spark, sample_light):
+    ledger, reference, local = sample_light
+    frame = spark.read.parquet(str(ledger))
+    got = engine.scan(frame, options=LIGHT, reference=reference, buckets=2, spark=spark)
+    assert_same_run(got, local)
+
+
+def test_injected_task_failure_is_retried_and_changes_nothing(spark, sample_light, tmp_path):
     """The first attempt of one bucket's task raises; Spark (local[2,2]: two attempts per task)
     runs it again and the answers are the local engine's."""
-    ledger, reference, local = sample
+    ledger, reference, local = sample_light
     marker = tmp_path / "failed-once"
 
     def fail_once(bucket, attempt):
@@ -187,16 +270,17 @@ def test_injected_task_failure_is_retried_and_changes_nothing(spark, sample, tmp
             marker.write_text("the first attempt of bucket 1 failed here")
             raise RuntimeError("injected task failure")
 
-    got = engine.scan(str(ledger), options=SKIP, reference=reference, buckets=3, spark=spark, _before_bucket=fail_once)
+    got = engine.scan(str(ledger), options=LIGHT, reference=reference, buckets=3, spark=spark,
+                      _before_bucket=fail_once)
     assert marker.exists(), "the failure was not injected"
     assert_same_run(got, local)
 
 
-def test_findings_travel_through_a_staging_folder_that_is_removed_at_the_end(spark, sample, tmp_path):
+def test_findings_travel_through_a_staging_folder_that_is_removed_at_the_end(spark, sample_light, tmp_path):
     """The workers write each bucket's findings to files under ``staging``; the folder flowscan
     made there is gone afterwards, and the answers are the local ones."""
-    ledger, reference, local = sample
-    got = engine.scan(str(ledger), options=SKIP, reference=reference, buckets=2, spark=spark, staging=str(tmp_path))
+    ledger, reference, local = sample_light
+    got = engine.scan(str(ledger), options=LIGHT, reference=reference, buckets=2, spark=spark, staging=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
     assert_same_run(got, local)
 
@@ -212,21 +296,10 @@ def test_a_cluster_master_needs_a_staging_folder_both_sides_reach():
         engine._Staging(Session(), None)
 
 
-def test_rules_not_on_spark_are_refused_by_name(spark, sample):
-    ledger, reference, _ = sample
-    with pytest.raises(ConfigError) as error:
-        engine.scan(str(ledger), reference=reference, spark=spark)
-    message = str(error.value)
-    # ad_identifiers is not among them: without the customer side table it is skipped anyway
-    for name in set(engine.NOT_ON_SPARK) - {"ad_identifiers"}:
-        assert name in message
-    assert "skip" in message
-
-
 def test_a_hub_bucket_above_the_limit_stops_the_run_without_naming_the_account(spark, sample):
     ledger, reference, local = sample
     with pytest.raises(DataError, match="hub") as error:
-        engine.scan(str(ledger), options=SKIP, reference=reference, buckets=2, max_bucket_rows=1000, spark=spark)
+        engine.scan(str(ledger), reference=reference, buckets=2, max_bucket_rows=1000, spark=spark)
     accounts = set(local.accounts.column("account").to_pylist())
     assert not any(word.strip(".,;:()'\"") in accounts for word in str(error.value).split())
 
@@ -236,27 +309,26 @@ def test_duplicate_txn_ids_and_missing_columns_are_refused(spark, sample, tmp_pa
     table = pq.read_table(ledger)
     pq.write_table(pa.concat_tables([table, table.slice(0, 1)]), tmp_path / "twice.parquet")
     with pytest.raises(DataError, match="txn_id appears more than once"):
-        engine.scan(str(tmp_path / "twice.parquet"), options=SKIP, reference=reference, spark=spark)
+        engine.scan(str(tmp_path / "twice.parquet"), reference=reference, spark=spark)
     pq.write_table(table.drop_columns(["amount"]), tmp_path / "no-amount.parquet")
     with pytest.raises(DataError, match="'amount' column"):
-        engine.scan(str(tmp_path / "no-amount.parquet"), options=SKIP, reference=reference, spark=spark)
-
-
-SKIP_TOML = '[rules]\nskip = [{}]\n'.format(", ".join(f'"{name}"' for name in engine.NOT_ON_SPARK))
+        engine.scan(str(tmp_path / "no-amount.parquet"), reference=reference, spark=spark)
 
 
 def test_command_line_spark_run_directory_is_byte_identical_to_the_local_one(tmp_path):
     """flowscan scan --engine spark writes the run directory of a local scan: the same accounts,
-    alerts, evidence and rejects files, byte for byte; the manifest says which engine ran."""
-    config = tmp_path / "skip.toml"
-    config.write_text(SKIP_TOML)
+    alerts, evidence, rejects and relationship groups files, byte for byte (every rule runs); the
+    manifest says which engine ran."""
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
-    common = ["--sample", "--config", str(config), "--quiet", "--report-alerts", "0"]
+    accounts = pq.read_table(SYNTHETIC_SAMPLE / "transactions.parquet").column("sender").drop_null().unique()
+    side = tmp_path / "customers.csv"
+    side.write_text("account,customer_id\n" + "".join(f"{a},C{k // 2}\n" for k, a in enumerate(accounts[:30].to_pylist())))
+    common = ["--sample", "--quiet", "--report-alerts", "0", "--relationships", str(side)]
     subprocess.run([sys.executable, "-m", "flowscan", "scan", *common, "--out", str(tmp_path / "local")],
                    check=True, capture_output=True, env=env)
     subprocess.run([sys.executable, "-m", "flowscan", "scan", *common, "--out", str(tmp_path / "spark"), "--engine",
                     "spark", "--master", "local[2]", "--buckets", "3"], check=True, capture_output=True, env=env)
-    for name in ("accounts", "alerts", "evidence", "rejects"):
+    for name in ("accounts", "alerts", "evidence", "rejects", "groups"):
         assert (tmp_path / "spark" / f"{name}.parquet").read_bytes() == (tmp_path / "local" / f"{name}.parquet").read_bytes(), name
     spark_manifest = json.loads((tmp_path / "spark" / "manifest.json").read_text())
     local_manifest = json.loads((tmp_path / "local" / "manifest.json").read_text())

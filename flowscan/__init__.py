@@ -7,6 +7,7 @@ The public API::
     index = flowscan.build_index(result.ledger)                   # account codes, CSR views
     run = flowscan.scan(df, config="rules.toml")                   # a path, a pyarrow Table, polars, DuckDB
     run.alerts, run.evidence_for(alert_id), run.explain(account)
+    flowscan.write_run(run, "runs/today")                          # the directory `flowscan scan --out` writes
 
 ``flowscan.scan`` is the function; the module of that name is reached with
 ``importlib.import_module("flowscan.scan")`` (``import flowscan.scan as m`` binds the function,
@@ -20,7 +21,7 @@ from .index import AccountIndex, build_index
 from .ingest import LedgerRead, ReadReport, read_ledger, write_ledger
 from .options import ReadOptions
 from .schema import CANONICAL_SCHEMA, CHANNELS, REJECTS_SCHEMA
-from .scan import ScanOptions, ScanResult, scan  # the function replaces the submodule as flowscan.scan
+from .scan import ScanOptions, ScanResult, scan, write_run  # the function replaces the submodule as flowscan.scan
 
 try:
     __version__ = version("flowscan")
@@ -47,5 +48,6 @@ __all__ = [
     "read_ledger",
     "scan",
     "write_ledger",
+    "write_run",
     "__version__",
 ]

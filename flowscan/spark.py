@@ -61,6 +61,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -272,6 +273,58 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
         staged.remove()
 
 
+def write_run(found: SparkScan, uri: str, /, *, overwrite: bool = False, **options) -> str:
+    """Write a Spark scan's run directory where the cluster keeps its data; returns ``uri``.
+
+    The files are those :func:`flowscan.write_run` writes, byte for byte (accounts, alerts,
+    evidence, rejects, groups, exports, ``report.html``), made in a temporary folder on the
+    driver and copied to ``uri`` with ``pyarrow.fs``: a local path, ``hdfs://`` or ``s3://``
+    (pyarrow needs libhdfs, or credentials it finds, as for ``staging``). Object stores have no
+    atomic rename, so ``manifest.json`` is copied last: a run directory without it is incomplete
+    (an interrupted copy), and is never one to read. On a cluster in deploy mode ``cluster`` the
+    driver's disk is not the analyst's; this is how the run reaches shared storage.
+
+    Parameters
+    ----------
+    found : SparkScan
+    uri : str
+        The run directory to make. It must not exist, or be empty, unless ``overwrite``.
+    overwrite : bool, default False
+        Delete what is at ``uri`` first.
+    **options
+        Passed to :func:`flowscan.write_run` (``pseudonym_key``, ``exports``, ``report_alerts``).
+
+    Raises
+    ------
+    ConfigError
+        ``uri`` holds files and ``overwrite`` is not set, or ``pseudonym_map`` is given (write
+        the mapping with :func:`flowscan.write_run` to a local file instead).
+    """
+    from .scan import write_run as write_local
+
+    if options.get("pseudonym_map") is not None:
+        raise ConfigError("pseudonym_map is written on the driver's disk only: use flowscan.write_run for it")
+    filesystem, path = pafs.FileSystem.from_uri(str(uri))
+    path = path.rstrip("/")
+    info = filesystem.get_file_info(path)
+    if info.type != pafs.FileType.NotFound:
+        held = info.type == pafs.FileType.File or filesystem.get_file_info(pafs.FileSelector(path, recursive=False))
+        if held and not overwrite:
+            raise ConfigError(f"{uri} already holds files; give overwrite=True to replace them")
+        if info.type == pafs.FileType.File:
+            filesystem.delete_file(path)
+        else:
+            filesystem.delete_dir(path)
+    with tempfile.TemporaryDirectory(prefix="flowscan-spark-run-") as folder:
+        local = write_local(found.to_result(), Path(folder) / "run", **options)
+        filesystem.create_dir(path, recursive=True)
+        names = sorted(item.name for item in local.iterdir())
+        for name in [n for n in names if n != "manifest.json"] + ["manifest.json"]:  # the manifest last
+            with open(local / name, "rb") as source, filesystem.open_output_stream(f"{path}/{name}") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+    return str(uri)
+
+
 @dataclasses.dataclass
 class _Run:
     """One scan on the driver: its settings, and the seconds of each stage so far."""
@@ -406,6 +459,7 @@ class _Run:
         merged per (bucket, account, currency, window slice of ``e1``, amount band of ``e1``):
         the earliest arrival, the latest window end, the widest amount range. Merging only
         widens what is reached, so every row a search examines is in its origin's bucket.
+        The rows copied are taken per (bucket, account, slice) the same way.
         """
         from pyspark.sql import functions as F
 
@@ -415,7 +469,21 @@ class _Run:
         edge = F.col("sender").isNotNull() & F.col("receiver").isNotNull() & (F.col("sender") != F.col("receiver"))
         if not options.merchant_payments:
             edge = edge & F.col("mcc").isNull()
-        edges = df.where(edge).select("sender", "receiver", "currency", "amount", F.unix_micros("timestamp").alias("_t"))
+        own = placed.select(*df.columns, "_bucket")
+        if self.n_buckets == 1:  # the one bucket holds every row already
+            return own.withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long"))
+        # a path's state keeps e1's window slice s = floor(t1 / W): it spans [s W, (s + 2) W), so a
+        # row at time t can only meet the states of slices floor(t / W) - 1 and floor(t / W); and a
+        # state's amount range [lo, hi] covers a few amount bands (eight per doubling): the joins
+        # below are equi-joins on (account, currency, slice, band), never on the account alone,
+        # so a hub's transfers meet only the paths they can extend
+        both_slices = F.explode(F.array(F.floor(F.col("_t") / window) - 1, F.floor(F.col("_t") / window)))
+
+        def band(column):
+            return F.floor(F.log2(F.greatest(column, F.lit(1))) * 8)
+
+        edges = df.where(edge).select(F.col("sender").alias("_u"), "receiver", F.col("currency").alias("_cur"),
+                                      "amount", F.unix_micros("timestamp").alias("_t"))
         # e1's allowance as the kernel computes it, in whole numbers: floor(amount * ppm / 1e6)
         allowed = F.expr(f"{ppm} * (amount div 1000000) + ({ppm} * (amount % 1000000)) div 1000000")
         keys = ["_bucket", "_u", "_cur", "_slice", "_band"]
@@ -425,30 +493,33 @@ class _Run:
                                             F.min("_lo").alias("_lo"), F.max("_hi").alias("_hi"))
 
         states = merged(edges.select(
-            self.bucket_of("sender").alias("_bucket"), F.col("receiver").alias("_u"), F.col("currency").alias("_cur"),
+            self.bucket_of("_u").alias("_bucket"), F.col("receiver").alias("_u"), "_cur",
             F.floor(F.col("_t") / window).alias("_slice"),
-            F.floor(F.log2(F.greatest(F.col("amount"), F.lit(1))) * 8).alias("_band"),
+            band(F.col("amount")).alias("_band"),
             F.col("_t").alias("_from"), (F.col("_t") + window).alias("_until"),
             (F.col("amount") - allowed).alias("_lo"), (F.col("amount") + allowed).alias("_hi")))
+        candidates = edges.withColumn("_slice", both_slices).withColumn("_eband", band(F.col("amount")))
         reached = [states]
         for _ in range(options.max_hops - 3):  # depths 2 .. max_hops - 2
-            hop = states.join(edges, (edges["sender"] == states["_u"]) & (edges["currency"] == states["_cur"])
-                              & (edges["_t"] > states["_from"]) & (edges["_t"] < states["_until"])
-                              & (edges["amount"] >= states["_lo"]) & (edges["amount"] <= states["_hi"]))
+            # the bands of [lo, hi], one wider on each side (floating-point logarithms)
+            keyed = states.withColumn("_eband", F.explode(F.sequence(band(F.col("_lo")) - 1, band(F.col("_hi")) + 1)))
+            hop = keyed.join(candidates, on=["_u", "_cur", "_slice", "_eband"]).where(
+                (F.col("_t") > F.col("_from")) & (F.col("_t") < F.col("_until"))
+                & (F.col("amount") >= F.col("_lo")) & (F.col("amount") <= F.col("_hi")))
             states = merged(hop.select("_bucket", F.col("receiver").alias("_u"), "_cur", "_slice", "_band",
                                        F.col("_t").alias("_from"), "_until", "_lo", "_hi"))
             reached.append(states)
         examined = reached[0] if options.max_hops >= 3 else reached[0].limit(0)
         for states in reached[1:]:
             examined = examined.unionByName(states)
-        examined = examined.groupBy("_bucket", "_u", "_from").agg(F.max("_until").alias("_until"))
-        rows = df.withColumn("_t", F.unix_micros("timestamp"))
+        examined = examined.groupBy("_bucket", "_u", "_slice").agg(F.min("_from").alias("_from"),
+                                                                   F.max("_until").alias("_until"))
+        rows = df.withColumn("_t", F.unix_micros("timestamp")).withColumn("_u", F.col("sender"))
         # every outgoing row of a reached account in the range, edge or not: the search counts
         # each row it examines towards its cap
-        copied = (rows.join(examined, (rows["sender"] == examined["_u"]) & (rows["_t"] > examined["_from"])
-                            & (rows["_t"] < examined["_until"]))
+        copied = (rows.withColumn("_slice", both_slices).join(examined, on=["_u", "_slice"])
+                  .where((F.col("_t") > F.col("_from")) & (F.col("_t") < F.col("_until")))
                   .select(*df.columns, "_bucket"))
-        own = placed.select(*df.columns, "_bucket")
         return (own.unionByName(copied).dropDuplicates(["_bucket", "txn_id"])
                 .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long")))
 
@@ -702,4 +773,4 @@ def _profile(name: str, ledger: pa.Table, index: AccountIndex, plan: _Plan) -> p
     return pa.table({"account": index.accounts, "n_all": n_all, "n_care": n_care})
 
 
-__all__ = ["HOP_RULES", "SparkScan", "canonical", "scan", "session"]
+__all__ = ["HOP_RULES", "SparkScan", "canonical", "scan", "session", "write_run"]

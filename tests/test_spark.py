@@ -228,6 +228,17 @@ def test_cycles_search_buckets_hold_every_row_a_search_examines(spark, cycle_den
     assert_same_run(got, local)
 
 
+def test_a_cycles_bucket_above_the_limit_stops_the_run_naming_the_rule(spark, cycle_dense):
+    """The buckets a cycle search reaches are counted before the search runs: on the dense ledger
+    every bucket's searches reach most rows, so a limit the first buckets pass (each account's own
+    rows) stops the cycles pass, with the rule named and no account."""
+    options = ScanOptions(skip=("scatter_gather",), rules={"cycles": Cycles(max_hops=5, window="10d")})
+    with pytest.raises(DataError, match="skip cycles") as error:
+        engine.scan(str(cycle_dense), options=options, buckets=7, max_bucket_rows=800, spark=spark)
+    accounts = {f"C{n:02d}" for n in range(40)}
+    assert not any(word.strip(".,;:()'\"") in accounts for word in str(error.value).split())
+
+
 def test_ad_identifiers_and_the_relationship_roll_up_with_a_customer_side_table(spark, sample, tmp_path):
     """With the customer side table, ad_identifiers runs in the buckets and the roll-up on the
     driver: accounts with their groups, alerts, evidence and groups are the local engine's."""
@@ -283,6 +294,26 @@ def test_findings_travel_through_a_staging_folder_that_is_removed_at_the_end(spa
     got = engine.scan(str(ledger), options=LIGHT, reference=reference, buckets=2, spark=spark, staging=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
     assert_same_run(got, local)
+
+
+def test_run_directory_written_to_a_uri_is_the_local_one_with_the_manifest_last(sample, sample_in_7, tmp_path):
+    """flowscan.spark.write_run copies the run directory to a URI (here file://): the tables are
+    the local engine's, byte for byte; a folder holding files is refused unless overwrite."""
+    _, _, local = sample
+    flowscan.write_run(local, tmp_path / "local", report_alerts=0)
+    uri = (tmp_path / "remote" / "run").as_uri()
+    assert engine.write_run(sample_in_7, uri, report_alerts=0) == uri
+    written = sorted(path.name for path in (tmp_path / "remote" / "run").iterdir())
+    assert written == sorted(path.name for path in (tmp_path / "local").iterdir())
+    for name in ("accounts", "alerts", "evidence", "rejects"):
+        assert (tmp_path / "remote" / "run" / f"{name}.parquet").read_bytes() == \
+            (tmp_path / "local" / f"{name}.parquet").read_bytes(), name
+    assert json.loads((tmp_path / "remote" / "run" / "manifest.json").read_text())["engine"] == "spark"
+    with pytest.raises(ConfigError, match="already holds files"):
+        engine.write_run(sample_in_7, uri, report_alerts=0)
+    (tmp_path / "remote" / "run" / "stale.txt").write_text("from an earlier run")
+    engine.write_run(sample_in_7, uri, overwrite=True, report_alerts=0)
+    assert not (tmp_path / "remote" / "run" / "stale.txt").exists()
 
 
 def test_a_cluster_master_needs_a_staging_folder_both_sides_reach():

@@ -436,10 +436,7 @@ class _Run:
         from pyspark.sql import functions as F
 
         options = plan.rule_options("scatter_gather") or ScatterGather()
-        edge = F.col("sender").isNotNull() & F.col("receiver").isNotNull() & (F.col("sender") != F.col("receiver"))
-        if not options.merchant_payments:
-            edge = edge & F.col("mcc").isNull()
-        edges = df.where(edge)
+        edges = df.where(_edge(options.merchant_payments))
         pairs = edges.select(F.col("receiver").alias("_m"), self.bucket_of("sender").alias("_bucket")).distinct()
         own = edges.withColumn("_bucket", self.bucket_of("sender"))
         forwarded = edges.join(pairs, edges["sender"] == pairs["_m"]).drop("_m")
@@ -466,9 +463,7 @@ class _Run:
         options = plan.rule_options("cycles") or Cycles()
         window = options.window_seconds * 1_000_000
         ppm = tolerance_ppm(options.tolerance)
-        edge = F.col("sender").isNotNull() & F.col("receiver").isNotNull() & (F.col("sender") != F.col("receiver"))
-        if not options.merchant_payments:
-            edge = edge & F.col("mcc").isNull()
+        edge = _edge(options.merchant_payments)
         own = placed.select(*df.columns, "_bucket")
         if self.n_buckets == 1:  # the one bucket holds every row already
             return own.withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long"))
@@ -522,6 +517,15 @@ class _Run:
                   .select(*df.columns, "_bucket"))
         return (own.unionByName(copied).dropDuplicates(["_bucket", "txn_id"])
                 .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long")))
+
+
+def _edge(merchant_payments: bool):
+    """The rows the hop rules follow, as Spark sees them (flowscan.rules.flows._edges): two known,
+    different accounts, and no merchant payment unless ``merchant_payments``."""
+    from pyspark.sql import functions as F
+
+    edge = F.col("sender").isNotNull() & F.col("receiver").isNotNull() & (F.col("sender") != F.col("receiver"))
+    return edge if merchant_payments else edge & F.col("mcc").isNull()
 
 
 def _score(gathered: dict[str, list[pa.Table]], rules, options: ScanOptions, model) -> tuple[Scores, dict, pa.Array]:

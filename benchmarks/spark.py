@@ -70,6 +70,7 @@ def _child(job: dict) -> dict:
         doc["stages"] = dict(found.timings)
         doc["buckets"], doc["bucket_rows"], doc["rows"] = found.buckets, found.bucket_rows, found.rows
         doc["placed_rows"] = found.placed_rows
+        doc["placements"] = dict(found.placements)
         result = found.to_result()
     write_run(result, out, report_alerts=0)
     doc["peak_bytes"] = _peak_rss()

@@ -91,6 +91,9 @@ if importlib.util.find_spec("pyspark") is None:  # pragma: no cover - depends on
 HOP_RULES = ("scatter_gather", "cycles")
 """Rules whose search follows money through other accounts: each runs in a pass of its own."""
 
+HOP_PLACEMENTS = ("auto", "exchange", "one_bucket")
+"""How a hop rule's pass gets the rows its searches reach (:func:`scan`'s ``hop_placement``)."""
+
 PEER_RULES = ("living_costs", "cash_no_payroll")
 """Rules that compare an account with its peers across the whole ledger: a first pass gathers
 every account's profile, the driver computes the peers' baseline, a second pass applies it."""
@@ -127,6 +130,9 @@ class SparkScan:
     timings: dict[str, float]
     groups: pa.Table | None = None
     """The relationship groups, when a customer side table was given."""
+    placements: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Per hop rule that ran, how its pass got its rows (``exchange`` or ``one_bucket``, with the
+    row counts that chose it under ``hop_placement="auto"``)."""
 
     @property
     def accounts(self) -> pa.Table:
@@ -204,8 +210,8 @@ def session(master: str = "local[2]", /, **conf):
 
 def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=None, relationships=None,
          buckets: int | None = None,
-         rows_per_bucket: int = ROWS_PER_BUCKET, max_bucket_rows: int = MAX_BUCKET_ROWS, model=None,
-         spark=None, staging: str | None = None, _before_bucket=None) -> SparkScan:
+         rows_per_bucket: int = ROWS_PER_BUCKET, max_bucket_rows: int = MAX_BUCKET_ROWS,
+         hop_placement: str = "auto", model=None, spark=None, staging: str | None = None, _before_bucket=None) -> SparkScan:
     """Scan a canonical ledger on Spark (module docstring).
 
     Parameters
@@ -223,6 +229,15 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
     rows_per_bucket : int, default 2,000,000
     max_bucket_rows : int, default 50,000,000
         A bucket with more rows stops the run (a hub account).
+    hop_placement : {"auto", "exchange", "one_bucket"}, default "auto"
+        How the passes of ``scatter_gather`` and ``cycles`` (:data:`HOP_RULES`) get the rows their
+        searches reach, when there is more than one bucket. ``"exchange"``: each origin's bucket
+        receives them (a join, or for cycles an exchange round per hop), and the buckets run in
+        parallel. ``"one_bucket"``: every row the rule needs goes to one bucket, one task. ``"auto"``:
+        the exchange, unless its copies would exceed the rows of that one bucket (searches that
+        reach most of the ledger copy it into nearly every bucket) while the ledger fits
+        ``max_bucket_rows``. Every choice gives the same findings; the choice made is in
+        :attr:`SparkScan.placements`.
     model : Model, optional
         A scoring model fitted on a reference period.
     spark : SparkSession, optional
@@ -258,6 +273,9 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
     skipped, rules = plan_rules(options, reference, relationships is not None)
     if buckets is not None and (not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 1):
         raise ConfigError(f"buckets must be a positive whole number. Got {buckets!r} instead.")
+    if hop_placement not in HOP_PLACEMENTS:
+        raise ConfigError(f"hop_placement must be one of {', '.join(map(repr, HOP_PLACEMENTS))}. "
+                          f"Got {hop_placement!r} instead.")
     spark = spark or session()
     staged = _Staging(spark, staging)  # before any work: a cluster without a staging folder stops here
     side = None
@@ -266,7 +284,7 @@ def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=
 
         side = read_relationships(relationships)
     run = _Run(spark, options, reference, tuple(rules), skipped, staged.uri, max_bucket_rows, _before_bucket, timings,
-               side)
+               side, hop_placement=hop_placement)
     try:
         return run.scan(data, buckets, rows_per_bucket, model, clock)
     finally:
@@ -340,6 +358,12 @@ class _Run:
     timings: dict[str, float]
     relationships: pa.Table | None = None
     n_buckets: int = 1
+    hop_placement: str = "auto"
+    rows: int = 0
+    placements: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Per hop rule, how its buckets were made (:meth:`hop_buckets`)."""
+    held: list = dataclasses.field(default_factory=list)
+    """Frames persisted for the current hop pass."""
 
     def scan(self, data, buckets, rows_per_bucket, model, clock) -> SparkScan:
         """Read and check the ledger, place its rows in buckets, run the passes, score."""
@@ -352,7 +376,7 @@ class _Run:
             df = self.spark.read.parquet(*[str(p) for p in ([data] if isinstance(data, (str, os.PathLike)) else data)])
         df = _select(df)
         files, time_range, origin_us = _files(df, from_files=not isinstance(data, DataFrame))
-        rows = sum(f.rows_read for f in files)
+        rows = self.rows = sum(f.rows_read for f in files)
         if rows == 0:
             raise DataError("the ledger has no rows")
         if df.select("txn_id").distinct().count() != rows:
@@ -388,7 +412,8 @@ class _Run:
             groups = roll_up_relationships(scores, accounts, self.relationships, self.options)
             self.timings["rollup"] = time.perf_counter() - clock
         return SparkScan(scores, results, self.options, self.reference, self.skipped, files, time_range,
-                         self.n_buckets, rows, largest, sum(row["count"] for row in sizes), self.timings, groups)
+                         self.n_buckets, rows, largest, sum(row["count"] for row in sizes), self.timings, groups,
+                         dict(self.placements))
 
     def bucket_of(self, column: str):
         """Spark's ``pmod(xxhash64(column), B)``; null for a null account."""
@@ -410,14 +435,18 @@ class _Run:
             for kind, tables in _run_buckets(placed, dataclasses.replace(plan, baselines=baselines)).items():
                 gathered.setdefault(kind, []).extend(tables)
             self.timings["peer_rules"] = time.perf_counter() - clock
-        for name, placement in (("scatter_gather", self.two_hop_buckets), ("cycles", self.cycle_buckets)):
+        for name in HOP_RULES:
             if name not in self.rules:
                 continue
             clock = time.perf_counter()
-            hop_buckets = placement(df, placed, plan).persist(_disk())
+            hop_buckets = self.hop_buckets(name, df, placed, plan).persist(_disk())
             try:
                 sizes = hop_buckets.groupBy("_bucket").count().collect()
                 largest = max((row["count"] for row in sizes), default=0)
+                if largest > self.max_bucket_rows and self.placements[name] == "one_bucket":
+                    raise DataError(f"the one bucket of {name} holds {largest:,} rows, more than max_bucket_rows "
+                                    f"{self.max_bucket_rows:,}: use hop_placement 'exchange', raise max_bucket_rows, "
+                                    f"or skip {name}")
                 if largest > self.max_bucket_rows:
                     raise DataError(f"one bucket of {name} searches holds {largest:,} rows, more than max_bucket_rows "
                                     f"{self.max_bucket_rows:,}: accounts reached by many searches (hubs) are copied into "
@@ -426,25 +455,66 @@ class _Run:
                     gathered.setdefault(kind, []).extend(tables)
             finally:
                 hop_buckets.unpersist()
+                for frame in self.held:
+                    frame.unpersist()
+                self.held.clear()
             self.timings[name] = time.perf_counter() - clock
         return gathered
 
-    def two_hop_buckets(self, df, placed, plan: _Plan):
-        """Scatter-gather's buckets. Only the rule's edges matter (two known, different
-        accounts; no merchant payment unless merchant_payments): a source's bucket receives its
-        edges and, through the (source, receiver) pairs, every edge its receivers send."""
+    def hop_buckets(self, name: str, df, placed, plan: _Plan):
+        """A hop rule's buckets: its exchange (each origin's bucket receives the rows its searches
+        reach) or one bucket holding every row the rule needs, as ``hop_placement`` says; the
+        choice is kept in :attr:`placements`."""
         from pyspark.sql import functions as F
 
-        options = plan.rule_options("scatter_gather") or ScatterGather()
+        options = plan.rule_options(name) or RULE_OPTIONS[name]()
+        needed = df.where(_edge(options.merchant_payments)) if name == "scatter_gather" else df
+        placement = "one_bucket"
+        if self.n_buckets > 1 and self.hop_placement != "one_bucket":
+            exchange, copies, own = (self.two_hop_buckets if name == "scatter_gather" else self.cycle_buckets)(
+                df, placed, options)
+            placement = "exchange"
+            if self.hop_placement == "auto" and self.rows <= self.max_bucket_rows:
+                # one bucket moves each needed row once; the exchange moves them to their own
+                # buckets and copies more: it pays only when the copies stay below that
+                bound, held = copies(), own()
+                if bound > held:
+                    placement = "one_bucket"
+                self.placements[name] = f"{placement} (exchange copies at most {bound:,} rows; one bucket {held:,})"
+            else:
+                self.placements[name] = placement
+            if placement == "exchange":
+                return exchange
+        else:
+            self.placements[name] = placement
+        return (needed.select(*df.columns).withColumn("_bucket", F.lit(0).cast("long"))
+                .withColumn("_bs", F.when(F.col("sender").isNotNull(), F.lit(0).cast("long")))
+                .withColumn("_br", F.lit(None).cast("long")))
+
+    def two_hop_buckets(self, df, placed, options: ScatterGather):
+        """Scatter-gather's exchange. Only the rule's edges matter (two known, different
+        accounts; no merchant payment unless merchant_payments): a source's bucket receives its
+        edges and, through the (source, receiver) pairs, every edge its receivers send.
+
+        Returns the buckets, a function bounding the rows copied beyond each edge's own bucket
+        (every edge a receiver sends, per bucket that reaches it), and one counting the edges."""
+        from pyspark.sql import functions as F
+
         edges = df.where(_edge(options.merchant_payments))
         pairs = edges.select(F.col("receiver").alias("_m"), self.bucket_of("sender").alias("_bucket")).distinct()
         own = edges.withColumn("_bucket", self.bucket_of("sender"))
         forwarded = edges.join(pairs, edges["sender"] == pairs["_m"]).drop("_m")
-        return (own.unionByName(forwarded).dropDuplicates(["_bucket", "txn_id"])
-                .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long")))
+        frame = (own.unionByName(forwarded).dropDuplicates(["_bucket", "txn_id"])
+                 .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long")))
 
-    def cycle_buckets(self, df, placed, plan: _Plan):
-        """The cycle search's buckets: an origin's bucket holds its own rows and every row its
+        def copies() -> int:
+            sent = edges.groupBy(F.col("sender").alias("_m")).count()
+            return pairs.join(sent, on="_m").agg(F.sum("count")).first()[0] or 0
+
+        return frame, copies, edges.count
+
+    def cycle_buckets(self, df, placed, options: Cycles):
+        """The cycle search's exchange: an origin's bucket holds its own rows and every row its
         searches may examine, found in an exchange round per hop.
 
         The search from a starting transfer ``e1`` (:mod:`flowscan.rules.cycles`) examines the
@@ -457,16 +527,16 @@ class _Run:
         the earliest arrival, the latest window end, the widest amount range. Merging only
         widens what is reached, so every row a search examines is in its origin's bucket.
         The rows copied are taken per (bucket, account, slice) the same way.
+
+        Returns the buckets, a function bounding the rows copied (every row of a reached
+        account in the two slices its state spans), and one giving the ledger's rows.
         """
         from pyspark.sql import functions as F
 
-        options = plan.rule_options("cycles") or Cycles()
         window = options.window_seconds * 1_000_000
         ppm = tolerance_ppm(options.tolerance)
         edge = _edge(options.merchant_payments)
         own = placed.select(*df.columns, "_bucket")
-        if self.n_buckets == 1:  # the one bucket holds every row already
-            return own.withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long"))
         # a path's state keeps e1's window slice s = floor(t1 / W): it spans [s W, (s + 2) W), so a
         # row at time t can only meet the states of slices floor(t / W) - 1 and floor(t / W); and a
         # state's amount range [lo, hi] covers a few amount bands (eight per doubling): the joins
@@ -508,15 +578,23 @@ class _Run:
         for states in reached[1:]:
             examined = examined.unionByName(states)
         examined = examined.groupBy("_bucket", "_u", "_slice").agg(F.min("_from").alias("_from"),
-                                                                   F.max("_until").alias("_until"))
+                                                                   F.max("_until").alias("_until")).persist(_disk())
+        self.held.append(examined)  # the bound and the copies both read it: the rounds run once
         rows = df.withColumn("_t", F.unix_micros("timestamp")).withColumn("_u", F.col("sender"))
         # every outgoing row of a reached account in the range, edge or not: the search counts
         # each row it examines towards its cap
         copied = (rows.withColumn("_slice", both_slices).join(examined, on=["_u", "_slice"])
                   .where((F.col("_t") > F.col("_from")) & (F.col("_t") < F.col("_until")))
                   .select(*df.columns, "_bucket"))
-        return (own.unionByName(copied).dropDuplicates(["_bucket", "txn_id"])
-                .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long")))
+        frame = (own.unionByName(copied).dropDuplicates(["_bucket", "txn_id"])
+                 .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long")))
+
+        def copies() -> int:
+            per_slice = rows.groupBy("_u", F.floor(F.col("_t") / window).alias("_slice")).count()
+            spans = examined.select("_u", F.explode(F.array(F.col("_slice"), F.col("_slice") + 1)).alias("_slice"))
+            return spans.join(per_slice, on=["_u", "_slice"]).agg(F.sum("count")).first()[0] or 0
+
+        return frame, copies, lambda: self.rows
 
 
 def _edge(merchant_payments: bool):

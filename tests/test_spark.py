@@ -83,9 +83,10 @@ def sample_light(sample):
 
 @pytest.fixture(scope="module")
 def sample_in_7(spark, sample):
-    """The Spark engine's run of the sample in 7 buckets (most accounts' counterparts elsewhere)."""
+    """The Spark engine's run of the sample in 7 buckets (most accounts' counterparts elsewhere),
+    the hop rules' passes by exchange between the buckets."""
     ledger, reference, _ = sample
-    return engine.scan(str(ledger), reference=reference, buckets=7, spark=spark)
+    return engine.scan(str(ledger), reference=reference, buckets=7, hop_placement="exchange", spark=spark)
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +131,8 @@ def test_sample_ledger_same_answers_as_the_local_engine(spark, sample, sample_in
     ledger, reference, local = sample
     got = sample_in_7 if buckets == 7 else engine.scan(str(ledger), reference=reference, buckets=buckets, spark=spark)
     assert got.buckets == buckets and got.rows == local.read.ledger.num_rows
+    placement = "one_bucket" if buckets == 1 else "exchange"
+    assert got.placements == {"scatter_gather": placement, "cycles": placement}
     assert local.alerts.num_rows > 0 and local.evidence.num_rows > 0  # the comparison compares something
     assert_same_run(got, local)
     # every rule that ran found what it found locally, instance for instance
@@ -141,6 +144,7 @@ def test_generated_ledger_of_another_seed_same_answers(spark, generated):
     ledger, reference, local = generated
     got = engine.scan(str(ledger), reference=reference, buckets=5, spark=spark)
     assert local.alerts.num_rows > 0
+    assert set(got.placements) == set(engine.HOP_RULES)  # chosen by their row counts ("auto")
     assert_same_run(got, local)
 
 
@@ -209,17 +213,22 @@ def cycle_dense(tmp_path_factory):
     return folder / "ledger.parquet"
 
 
-def test_cycles_search_buckets_hold_every_row_a_search_examines(spark, cycle_dense):
+@pytest.mark.parametrize("placement", ["exchange", "auto"])
+def test_cycles_search_buckets_hold_every_row_a_search_examines(spark, cycle_dense, placement):
     """A cycle passes through accounts of other buckets; an exchange round per hop copies the rows
     each search may examine into its origin's bucket. Cycles and truncated searches (a small cap,
-    counted over every row examined, cash withdrawals included) are the local engine's."""
+    counted over every row examined, cash withdrawals included) are the local engine's. Here the
+    searches reach nearly every row: "auto" sees the copies exceed the ledger and takes one bucket,
+    with the same findings."""
     options = ScanOptions(rules={"cycles": Cycles(max_hops=5, window="10d", max_paths_per_start=40)})
     local = flowscan.scan(cycle_dense, options=options)
     found = local.results["cycles"].instances
     truncated = local.results["cycles"].features.column("truncated_cycle_10d").to_numpy()
     assert found.num_rows > 50 and truncated.sum() > 20  # both outcomes of a search are compared
     assert {row["rule"] for row in found.to_pylist()} >= {"cycle.3.10d", "cycle.4.10d", "cycle.5.10d"}
-    got = engine.scan(str(cycle_dense), options=options, buckets=7, spark=spark)
+    got = engine.scan(str(cycle_dense), options=options, buckets=7, hop_placement=placement, spark=spark)
+    chosen = got.placements["cycles"]
+    assert chosen.startswith("exchange" if placement == "exchange" else "one_bucket (exchange copies at most"), chosen
     assert_same_table(got.results["cycles"].instances, found, ["instance_id"], "cycles")
     assert_same_table(got.results["cycles"].evidence, local.results["cycles"].evidence, ["instance_id", "txn_id"],
                       "cycle evidence")
@@ -231,7 +240,8 @@ def test_cycles_search_buckets_hold_every_row_a_search_examines(spark, cycle_den
 def test_a_cycles_bucket_above_the_limit_stops_the_run_naming_the_rule(spark, cycle_dense):
     """The buckets a cycle search reaches are counted before the search runs: on the dense ledger
     every bucket's searches reach most rows, so a limit the first buckets pass (each account's own
-    rows) stops the cycles pass, with the rule named and no account."""
+    rows) stops the cycles pass, with the rule named and no account. The ledger is above the
+    limit, so "auto" cannot take one bucket instead."""
     options = ScanOptions(skip=("scatter_gather",), rules={"cycles": Cycles(max_hops=5, window="10d")})
     with pytest.raises(DataError, match="skip cycles") as error:
         engine.scan(str(cycle_dense), options=options, buckets=7, max_bucket_rows=800, spark=spark)

@@ -66,7 +66,8 @@ SCORE_NOTES = {
               "listed per alert;", "max_instances_per_rule: instances listed per rule code in an alert (all are "
               "counted)."),
     "score.detector": ("Anomaly detector (PyOD) over the account features; higher = more unusual. "
-                       "params go to the PyOD class over its defaults; members are the ensemble's.",),
+                       "params go to the PyOD class over its defaults; members are the ensemble's;",
+                       "fit_sample: fit on a seeded sample of this many accounts, then score them all.",),
     "score.fusion": ("Fusion: risk = 1 - (1 - rule_score) * (1 - anomaly_weight * anomaly_pct), rule_score a "
                      "noisy-OR of typology weights,", "discounted by rarity (a flag raised on many accounts says "
                      "less); counterparties in an instance's evidence get member_factor of the weight."),

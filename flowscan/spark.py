@@ -82,7 +82,7 @@ from .rules.spending import care_counts, peer_scores
 from .scan import RULE_OPTIONS, ScanOptions, ScanResult, _resolve_config, plan_rules, roll_up_relationships
 from .schema import CANONICAL_SCHEMA, CHANNELS, REJECTS_SCHEMA, SORT_KEYS, TIMESTAMP_TYPE
 from .score import Scores, score_accounts
-from .score.scorer import _concat
+from .score.scorer import _concat, fit_model
 from .score.table import feature_table
 
 if importlib.util.find_spec("pyspark") is None:  # pragma: no cover - depends on the environment
@@ -343,6 +343,59 @@ def write_run(found: SparkScan, uri: str, /, *, overwrite: bool = False, **optio
     return str(uri)
 
 
+DATASETS = ("accounts", "alerts", "evidence", "instances", "groups")
+"""The tables :func:`write_datasets` writes (``groups`` only with a customer side table)."""
+
+
+def write_datasets(found: SparkScan, uri: str, /, *, spark=None, mode: str = "errorifexists") -> dict[str, str]:
+    """Write a Spark scan's tables as Spark Parquet datasets, one folder each under ``uri``:
+    ``accounts``, ``alerts``, ``evidence``, ``instances`` (every rule's pattern instances) and,
+    with a customer side table, ``groups``; returns each table's folder.
+
+    These are for the estate's own tools (a table over each folder, ``spark.read.parquet``, SQL):
+    the same rows and columns as the run directory's files, timestamps as Parquet microseconds
+    in UTC, written by Spark's Parquet writer (several part files, a ``_SUCCESS`` marker once a
+    folder is complete). The run directory with its manifest and report is :func:`write_run`'s.
+
+    Parameters
+    ----------
+    found : SparkScan
+    uri : str
+        A folder Spark writes to (``hdfs://``, ``s3a://``, ``dbfs:/``, a path).
+    spark : SparkSession, optional
+        :func:`session` by default.
+    mode : {"errorifexists", "overwrite"}, default "errorifexists"
+        What to do when a table's folder exists: stop, or replace it.
+
+    Raises
+    ------
+    ConfigError
+        ``mode`` is another value.
+    """
+    if mode not in ("errorifexists", "overwrite"):
+        raise ConfigError(f"mode must be 'errorifexists' or 'overwrite'. Got {mode!r} instead.")
+    spark = spark or session()
+    tables = {"accounts": found.accounts, "alerts": found.alerts, "evidence": found.evidence,
+              "instances": found.instances, "groups": found.groups}
+    written = {}
+    key = "spark.sql.parquet.outputTimestampType"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "TIMESTAMP_MICROS")  # not INT96: the canonical timestamps, readable everywhere
+    try:
+        for name in DATASETS:
+            if tables[name] is None:
+                continue
+            target = f"{str(uri).rstrip('/')}/{name}"
+            spark.createDataFrame(tables[name]).write.mode(mode).parquet(target)
+            written[name] = target
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+    return written
+
+
 @dataclasses.dataclass
 class _Run:
     """One scan on the driver: its settings, and the seconds of each stage so far."""
@@ -404,7 +457,8 @@ class _Run:
         finally:
             placed.unpersist()
         clock = time.perf_counter()
-        scores, results, accounts = _score(gathered, self.rules, self.options, model)
+        scores, results, accounts = _score(gathered, self.rules, self.options, model, self.spark, self.n_buckets,
+                                           self.timings)
         self.timings["score"] = time.perf_counter() - clock
         groups = None
         if self.relationships is not None:
@@ -606,9 +660,15 @@ def _edge(merchant_payments: bool):
     return edge if merchant_payments else edge & F.col("mcc").isNull()
 
 
-def _score(gathered: dict[str, list[pa.Table]], rules, options: ScanOptions, model) -> tuple[Scores, dict, pa.Array]:
+def _score(gathered: dict[str, list[pa.Table]], rules, options: ScanOptions, model, spark=None,
+           slices: int = 1, timings: dict | None = None) -> tuple[Scores, dict, pa.Array]:
     """The local scorer on the gathered features and findings, in the local engine's order;
-    also the accounts in code order."""
+    also the accounts in code order.
+
+    With a model fitted elsewhere, or one the driver fits on a sample of the accounts
+    (``fit_sample``), the detector scores every account on the executors (:func:`_apply`) when
+    its scores are row by row (the seconds it took in ``timings["score_apply"]``); the driver
+    then fuses and ranks."""
     features = pa.concat_tables(gathered["features"])
     features = features.take(pc.sort_indices(features, [("account", "ascending")]))
     for kind in sorted(k for k in gathered if k.startswith("features:")):  # a hop pass's values over the zeros
@@ -629,8 +689,40 @@ def _score(gathered: dict[str, list[pa.Table]], rules, options: ScanOptions, mod
                     .select(EVIDENCE_SCHEMA.names).cast(EVIDENCE_SCHEMA).combine_chunks()
                     if parts else EVIDENCE_SCHEMA.empty_table())
         results[name] = RuleResult(instances, evidence)
-    scores = score_accounts(None, index, results, options=options.score, model=model, features=features)
+    anomaly = None
+    detector = options.score.detector
+    sample = detector.sample(features.num_rows) if model is None else None
+    if sample is not None:
+        model = fit_model(features.take(sample), options=options.score)
+    if model is not None and spark is not None and model.detector.detector.scores_row_by_row:
+        clock = time.perf_counter()
+        anomaly = _apply(spark, model, features, slices)
+        if timings is not None:
+            timings["score_apply"] = time.perf_counter() - clock
+    scores = score_accounts(None, index, results, options=options.score, model=model, features=features,
+                            anomaly=anomaly)
     return scores, results, index.accounts
+
+
+def _apply(spark, model, features: pa.Table, slices: int) -> np.ndarray:
+    """The fitted detector's score of every account, computed on the executors: the features
+    go out in ``slices`` slices, each scored with ``mapInArrow``; the scores come back in order.
+    Only for detectors whose scores are row by row, so slicing changes nothing."""
+    columns = list(model.transform.columns)
+    table = features.select(columns).append_column("_row", pa.array(np.arange(features.num_rows, dtype=np.int64)))
+
+    def score(batches):  # a plain function: it is pickled to the executors with the model
+        for batch in batches:
+            part = pa.Table.from_batches([batch])
+            values = model.detector.score(model.transform.apply(part))
+            yield pa.RecordBatch.from_arrays([part.column("_row").combine_chunks(),
+                                              pa.array(np.asarray(values, dtype=np.float64))], names=["_row", "_score"])
+
+    frame = spark.createDataFrame(table).repartition(max(1, slices))
+    out = frame.mapInArrow(score, "_row long, _score double").toArrow()
+    scores = np.empty(features.num_rows, dtype=np.float64)
+    scores[out.column("_row").to_numpy()] = out.column("_score").to_numpy()
+    return scores
 
 
 def _disk():
@@ -855,4 +947,5 @@ def _profile(name: str, ledger: pa.Table, index: AccountIndex, plan: _Plan) -> p
     return pa.table({"account": index.accounts, "n_all": n_all, "n_care": n_care})
 
 
-__all__ = ["HOP_RULES", "SparkScan", "canonical", "scan", "session", "write_run"]
+__all__ = ["DATASETS", "HOP_PLACEMENTS", "HOP_RULES", "SparkScan", "canonical", "scan", "session", "write_datasets",
+           "write_run"]

@@ -289,3 +289,40 @@ def test_percentile_puts_ties_at_the_middle_of_their_block():
     fitted = FittedDetector(Detector("hbos")).fit(_cloud())
     fitted.reference_ = np.array([1.0, 2.0, 2.0, 2.0, 3.0])
     np.testing.assert_allclose(fitted.percentile(np.array([2.0, 3.0, 0.5, 9.0])), [0.5, 0.9, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("name", ["hbos", "ecod"])
+def test_fit_sample_fits_on_a_seeded_sample_and_scores_every_account(planted, name):
+    """``fit_sample``: the detector is fitted on that many accounts, drawn with its random_state
+    (the rows a plain ``default_rng(seed).choice`` picks), and scores them all; at or above the
+    number of accounts it is the plain fit."""
+    ledger, index, results = planted
+    n = index.n_accounts
+    options = ScoreOptions(detector=Detector(name, fit_sample=12, random_state=3))
+    scores = score_accounts(ledger, index, results, options=options)
+    assert scores.model.detector.reference_.size == 12  # percentiles rank among the sampled accounts
+    rows = sorted(np.random.default_rng(3).choice(n, 12, replace=False).tolist())
+    table = feature_table(ledger, index, results=results)
+    by_hand = fit_model(table.take(rows), options=options)
+    expected = by_hand.detector.score(by_hand.transform.apply(table))
+    got = dict(zip(scores.accounts.column("account").to_pylist(), scores.accounts.column("anomaly_score").to_pylist()))
+    np.testing.assert_array_equal([got[a] for a in index.accounts.to_pylist()], expected)
+    again = score_accounts(ledger, index, results, options=options)
+    for part in ("accounts", "alerts", "evidence"):
+        assert parquet_bytes(getattr(again, part)) == parquet_bytes(getattr(scores, part)), part
+    whole = score_accounts(ledger, index, results, options=ScoreOptions(detector=Detector(name, random_state=3)))
+    at_n = score_accounts(ledger, index, results, options=ScoreOptions(detector=Detector(name, fit_sample=n,
+                                                                                          random_state=3)))
+    assert parquet_bytes(at_n.accounts) == parquet_bytes(whole.accounts)
+    assert parquet_bytes(scores.accounts) != parquet_bytes(whole.accounts)
+
+
+def test_fit_sample_validation_and_row_by_row_detectors():
+    for bad in (0, 1, -5):
+        with pytest.raises(ConfigError, match="'fit_sample' parameter of Detector"):
+            Detector(fit_sample=bad)
+    with pytest.raises(ConfigError, match="'fit_sample' parameter of Detector"):
+        Detector(fit_sample=2.5)
+    assert Detector("hbos").scores_row_by_row and Detector("iforest").scores_row_by_row
+    assert not Detector("ecod").scores_row_by_row and not Detector("ensemble").scores_row_by_row
+    assert Detector("ensemble", members=("hbos", "iforest")).scores_row_by_row

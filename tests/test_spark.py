@@ -14,6 +14,7 @@ into a failure.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -32,6 +33,7 @@ from flowscan.errors import ConfigError, DataError
 from flowscan.fixtures import SYNTHETIC_SAMPLE
 from flowscan.rules import Cycles
 from flowscan.scan import ScanOptions
+from flowscan.score import Detector, ScoreOptions
 
 
 def _why_not() -> str | None:
@@ -297,6 +299,21 @@ def test_injected_task_failure_is_retried_and_changes_nothing(spark, sample_ligh
     assert_same_run(got, local)
 
 
+@pytest.mark.parametrize("name", ["hbos", "ecod"])
+def test_a_detector_fitted_on_a_sample_scores_the_accounts_on_the_executors(spark, sample_light, name):
+    """With ``fit_sample`` the driver fits the detector on a seeded sample of the accounts. HBOS
+    scores row by row, so the executors score every account (``score_apply``); ECOD ranks new
+    rows together with the fitted ones, so the driver scores them in one call. Either way the
+    answers are the local engine's with the same configuration."""
+    ledger, reference, _ = sample_light
+    options = dataclasses.replace(LIGHT, score=ScoreOptions(detector=Detector(name, fit_sample=60, random_state=7)))
+    local = flowscan.scan(ledger, options=options, reference=reference)
+    assert local.accounts.num_rows > 60 and local.scores.model.detector.reference_.size == 60
+    got = engine.scan(str(ledger), options=options, reference=reference, buckets=3, spark=spark)
+    assert ("score_apply" in got.timings) == (name == "hbos")
+    assert_same_run(got, local)
+
+
 def test_findings_travel_through_a_staging_folder_that_is_removed_at_the_end(spark, sample_light, tmp_path):
     """The workers write each bucket's findings to files under ``staging``; the folder flowscan
     made there is gone afterwards, and the answers are the local ones."""
@@ -324,6 +341,34 @@ def test_run_directory_written_to_a_uri_is_the_local_one_with_the_manifest_last(
     (tmp_path / "remote" / "run" / "stale.txt").write_text("from an earlier run")
     engine.write_run(sample_in_7, uri, overwrite=True, report_alerts=0)
     assert not (tmp_path / "remote" / "run" / "stale.txt").exists()
+
+
+def test_tables_written_as_spark_parquet_datasets_read_back_as_the_run(spark, sample, sample_in_7, tmp_path):
+    """write_datasets: one Spark Parquet dataset per table (part files, _SUCCESS), whose rows
+    read back with pyarrow.dataset are the scan's, timestamps in microseconds; an existing
+    folder is refused unless mode="overwrite"."""
+    import pyarrow.dataset as ds
+
+    found = sample_in_7
+    written = engine.write_datasets(found, str(tmp_path / "out"), spark=spark)
+    assert sorted(written) == ["accounts", "alerts", "evidence", "instances"]  # no side table, no groups
+    keys = {"accounts": ["account"], "alerts": ["alert_id"], "evidence": ["alert_id", "instance_id", "txn_id"],
+            "instances": ["instance_id"]}
+    for name, folder in written.items():
+        assert (Path(folder) / "_SUCCESS").exists(), name
+        ours = getattr(found, name)
+        back = ds.dataset(folder, format="parquet").to_table()
+        assert back.schema.names == ours.schema.names, name
+        assert back.num_rows == ours.num_rows > 0, name
+        for field in ours.schema:
+            if pa.types.is_timestamp(field.type):
+                assert back.schema.field(field.name).type == pa.timestamp("us", tz="UTC"), field.name
+        assert_same_table(back.cast(ours.schema), ours, keys[name], name)
+    with pytest.raises(Exception, match="already exists"):
+        engine.write_datasets(found, str(tmp_path / "out"), spark=spark)
+    assert engine.write_datasets(found, str(tmp_path / "out"), spark=spark, mode="overwrite") == written
+    with pytest.raises(ConfigError, match="mode must be"):
+        engine.write_datasets(found, str(tmp_path / "out"), spark=spark, mode="append")
 
 
 def test_a_cluster_master_needs_a_staging_folder_both_sides_reach():

@@ -60,12 +60,19 @@ class Detector:
         Seed of the detectors that draw random numbers (IForest). Recorded in the manifest.
     members : tuple of str, default=("hbos", "iforest", "ecod", "copod")
         Members of the ensemble.
+    fit_sample : int, optional
+        Fit on a random sample of this many accounts when there are more (drawn with
+        ``random_state``, so the same sample every run), then score every account with the fitted
+        detector; an account's percentile ranks it among the sampled accounts. ``None`` (the
+        default) fits on every account. For ledgers with very many accounts; the Spark engine
+        then applies the fitted detector on its executors.
     """
 
     name: str = "hbos"
     params: Mapping = dataclasses.field(default_factory=dict)
     random_state: int = 0
     members: tuple[str, ...] = ENSEMBLE_MEMBERS
+    fit_sample: int | None = None
 
     def __post_init__(self):
         params.choice("Detector", "name", self.name, (*DETECTORS, "ensemble"))
@@ -86,10 +93,28 @@ class Detector:
         for member in members:
             params.choice("Detector", "members", member, tuple(DETECTORS))
         object.__setattr__(self, "members", members)
+        if self.fit_sample is not None:
+            params.positive_int("Detector", "fit_sample", self.fit_sample)
+            if self.fit_sample < 2:
+                raise ConfigError(f"The 'fit_sample' parameter of Detector must be at least 2 (accounts to compare). "
+                                  f"Got {self.fit_sample!r} instead.")
+
+    @property
+    def scores_row_by_row(self) -> bool:
+        """Whether a row's score depends on that row alone (HBOS, IForest), so the fitted
+        detector may score the accounts in any batches; ECOD and COPOD rank new rows together
+        with the fitted ones."""
+        return not set(self.members if self.name == "ensemble" else (self.name,)) & set(_PER_FEATURE)
+
+    def sample(self, n: int) -> np.ndarray | None:
+        """The rows of ``n`` accounts to fit on, sorted; None for all of them."""
+        if self.fit_sample is None or n <= self.fit_sample:
+            return None
+        return np.sort(np.random.default_rng(self.random_state).choice(n, self.fit_sample, replace=False))
 
     def to_dict(self) -> dict:
         return {"name": self.name, "params": dict(self.params), "random_state": self.random_state,
-                "members": list(self.members)}
+                "members": list(self.members), "fit_sample": self.fit_sample}
 
 
 def _plain(value) -> bool:

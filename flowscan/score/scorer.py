@@ -26,9 +26,10 @@ and returns :class:`Scores`, three Arrow tables an analyst reads:
     ``alert_id`` and ``instance_id`` to the transactions behind each instance of each alert,
     with their fields (the rules' evidence, capped per instance as the rules cap it).
 
-Unsupervised by default: the detector is fitted on the ledger's own accounts. Pass ``model``
-(a :class:`Model` fitted on a reference period, see :func:`fit_model`, :func:`save_model`) to
-score another period with it.
+Unsupervised by default: the detector is fitted on the ledger's own accounts (all of them, or a
+seeded sample of them: :class:`~flowscan.score.detectors.Detector`'s ``fit_sample``). Pass
+``model`` (a :class:`Model` fitted on a reference period, see :func:`fit_model`,
+:func:`save_model`) to score another period with it.
 """
 
 from __future__ import annotations
@@ -276,7 +277,7 @@ def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
 
 def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, RuleResult], /, *,
                    options: ScoreOptions | None = None, model: Model | None = None,
-                   features: pa.Table | None = None) -> Scores:
+                   features: pa.Table | None = None, anomaly: np.ndarray | None = None) -> Scores:
     """Score, rank and alert every account of a ledger.
 
     Parameters
@@ -293,6 +294,9 @@ def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, 
         ``anomaly_pct`` ranks each account among the reference accounts.
     features : pyarrow.Table, optional
         A precomputed :func:`feature_table`.
+    anomaly : ndarray, optional
+        Every account's score under ``model``, computed elsewhere (the Spark engine's executors);
+        only with ``model``.
 
     Returns
     -------
@@ -303,13 +307,16 @@ def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, 
     n = index.n_accounts
     if n == 0:
         raise DataError("the ledger has no accounts to score")
-    fitted_here = model is None
+    if anomaly is not None and model is None:
+        raise ValueError("anomaly scores come from a model: pass it too")
+    sample = options.detector.sample(n) if model is None else None
+    fitted_here = model is None and sample is None
     if model is None:
-        model = fit_model(table, options=options)
-        X = model.transform.apply(table)
+        model = fit_model(table if sample is None else table.take(sample), options=options)
+    X = model.transform.apply(table)
+    if fitted_here:
         anomaly = model.detector.decision_scores_
-    else:
-        X = model.transform.apply(table)
+    elif anomaly is None:
         anomaly = model.detector.score(X)
     anomaly_pct = model.detector.percentile(anomaly)
 

@@ -353,9 +353,13 @@ def write_datasets(found: SparkScan, uri: str, /, *, spark=None, mode: str = "er
     with a customer side table, ``groups``; returns each table's folder.
 
     These are for the estate's own tools (a table over each folder, ``spark.read.parquet``, SQL):
-    the same rows and columns as the run directory's files, timestamps as Parquet microseconds
-    in UTC, written by Spark's Parquet writer (several part files, a ``_SUCCESS`` marker once a
-    folder is complete). The run directory with its manifest and report is :func:`write_run`'s.
+    the rows and columns of :attr:`SparkScan.accounts` and the other tables (those of the run
+    directory's files, and the instances), timestamps as Parquet microseconds in UTC, written by
+    Spark's Parquet writer (several part files, a ``_SUCCESS`` marker once a folder is
+    complete; sort by ``rank``, not by file order). The run directory with its manifest and
+    report is :func:`write_run`'s. The timestamp type is a session setting
+    (``spark.sql.parquet.outputTimestampType``), set for the writes and restored after: do not
+    write Parquet from another thread of the same session meanwhile.
 
     Parameters
     ----------
@@ -493,11 +497,12 @@ class _Run:
             if name not in self.rules:
                 continue
             clock = time.perf_counter()
-            hop_buckets = self.hop_buckets(name, df, placed, plan).persist(_disk())
+            hop_buckets = None
             try:
+                hop_buckets = self.hop_buckets(name, df, placed, plan).persist(_disk())
                 sizes = hop_buckets.groupBy("_bucket").count().collect()
                 largest = max((row["count"] for row in sizes), default=0)
-                if largest > self.max_bucket_rows and self.placements[name] == "one_bucket":
+                if largest > self.max_bucket_rows and self.placements[name].startswith("one_bucket"):
                     raise DataError(f"the one bucket of {name} holds {largest:,} rows, more than max_bucket_rows "
                                     f"{self.max_bucket_rows:,}: use hop_placement 'exchange', raise max_bucket_rows, "
                                     f"or skip {name}")
@@ -508,66 +513,70 @@ class _Run:
                 for kind, tables in _run_buckets(hop_buckets, dataclasses.replace(plan, hop_rule=name)).items():
                     gathered.setdefault(kind, []).extend(tables)
             finally:
-                hop_buckets.unpersist()
-                for frame in self.held:
+                for frame in self.held + ([hop_buckets] if hop_buckets is not None else []):
                     frame.unpersist()
                 self.held.clear()
             self.timings[name] = time.perf_counter() - clock
         return gathered
 
+    def hold(self, frame):
+        """``frame`` persisted on disk until the end of the current hop pass."""
+        frame = frame.persist(_disk())
+        self.held.append(frame)
+        return frame
+
     def hop_buckets(self, name: str, df, placed, plan: _Plan):
         """A hop rule's buckets: its exchange (each origin's bucket receives the rows its searches
         reach) or one bucket holding every row the rule needs, as ``hop_placement`` says; the
-        choice is kept in :attr:`placements`."""
+        choice is kept in :attr:`placements`.
+
+        Under ``"auto"`` (and a ledger within ``max_bucket_rows``) the exchange is built with a
+        budget: the rows of the one bucket. It stops, and one bucket is taken, as soon as an upper
+        bound of the rows it would copy passes the budget (the bound only grows as the cycles
+        rounds go deeper, so a partial bound over the budget settles it)."""
         from pyspark.sql import functions as F
 
         options = plan.rule_options(name) or RULE_OPTIONS[name]()
         needed = df.where(_edge(options.merchant_payments)) if name == "scatter_gather" else df
-        placement = "one_bucket"
         if self.n_buckets > 1 and self.hop_placement != "one_bucket":
-            exchange, copies, own = (self.two_hop_buckets if name == "scatter_gather" else self.cycle_buckets)(
-                df, placed, options)
-            placement = "exchange"
-            if self.hop_placement == "auto" and self.rows <= self.max_bucket_rows:
-                # one bucket moves each needed row once; the exchange moves them to their own
-                # buckets and copies more: it pays only when the copies stay below that
-                bound, held = copies(), own()
-                if bound > held:
-                    placement = "one_bucket"
-                self.placements[name] = f"{placement} (exchange copies at most {bound:,} rows; one bucket {held:,})"
-            else:
-                self.placements[name] = placement
-            if placement == "exchange":
+            auto = self.hop_placement == "auto" and self.rows <= self.max_bucket_rows
+            build = self.two_hop_buckets if name == "scatter_gather" else self.cycle_buckets
+            budget = (self.rows if name == "cycles" else needed.count()) if auto else None
+            exchange, note = build(df, placed, options, budget=budget)
+            self.placements[name] = f"{'one_bucket' if exchange is None else 'exchange'}{note}"
+            if exchange is not None:
                 return exchange
         else:
-            self.placements[name] = placement
+            self.placements[name] = "one_bucket"
         return (needed.select(*df.columns).withColumn("_bucket", F.lit(0).cast("long"))
                 .withColumn("_bs", F.when(F.col("sender").isNotNull(), F.lit(0).cast("long")))
                 .withColumn("_br", F.lit(None).cast("long")))
 
-    def two_hop_buckets(self, df, placed, options: ScatterGather):
+    def two_hop_buckets(self, df, placed, options: ScatterGather, budget: int | None = None):
         """Scatter-gather's exchange. Only the rule's edges matter (two known, different
         accounts; no merchant payment unless merchant_payments): a source's bucket receives its
         edges and, through the (source, receiver) pairs, every edge its receivers send.
 
-        Returns the buckets, a function bounding the rows copied beyond each edge's own bucket
-        (every edge a receiver sends, per bucket that reaches it), and one counting the edges."""
+        Returns the buckets and a note for :attr:`placements`; with a ``budget`` (rows), None
+        instead of the buckets when the rows copied beyond each edge's own bucket (every edge a
+        receiver sends, per bucket that reaches it) exceed it."""
         from pyspark.sql import functions as F
 
         edges = df.where(_edge(options.merchant_payments))
         pairs = edges.select(F.col("receiver").alias("_m"), self.bucket_of("sender").alias("_bucket")).distinct()
+        note = ""
+        if budget is not None:
+            sent = edges.groupBy(F.col("sender").alias("_m")).count()
+            bound = pairs.join(sent, on="_m").agg(F.sum("count")).first()[0] or 0
+            note = f" (exchange copies at most {bound:,} rows; one bucket {budget:,})"
+            if bound > budget:
+                return None, note
         own = edges.withColumn("_bucket", self.bucket_of("sender"))
         forwarded = edges.join(pairs, edges["sender"] == pairs["_m"]).drop("_m")
-        frame = (own.unionByName(forwarded).dropDuplicates(["_bucket", "txn_id"])
-                 .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long")))
+        return (own.unionByName(forwarded).dropDuplicates(["_bucket", "txn_id"])
+                .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long"))), note
 
-        def copies() -> int:
-            sent = edges.groupBy(F.col("sender").alias("_m")).count()
-            return pairs.join(sent, on="_m").agg(F.sum("count")).first()[0] or 0
-
-        return frame, copies, edges.count
-
-    def cycle_buckets(self, df, placed, options: Cycles):
+    def cycle_buckets(self, df, placed, options: Cycles, budget: int | None = None):
         """The cycle search's exchange: an origin's bucket holds its own rows and every row its
         searches may examine, found in an exchange round per hop.
 
@@ -582,8 +591,11 @@ class _Run:
         widens what is reached, so every row a search examines is in its origin's bucket.
         The rows copied are taken per (bucket, account, slice) the same way.
 
-        Returns the buckets, a function bounding the rows copied (every row of a reached
-        account in the two slices its state spans), and one giving the ledger's rows.
+        Returns the buckets and a note for :attr:`placements`. With a ``budget`` (rows) each
+        round's states are kept on disk, and after each round an upper bound of the rows copied
+        so far (every row of a reached account in the two window slices its state spans) is
+        counted: past the budget, None is returned instead of the buckets. Deeper rounds only
+        add to the bound, so the rounds stop there.
         """
         from pyspark.sql import functions as F
 
@@ -618,37 +630,43 @@ class _Run:
             F.col("_t").alias("_from"), (F.col("_t") + window).alias("_until"),
             (F.col("amount") - allowed).alias("_lo"), (F.col("amount") + allowed).alias("_hi")))
         candidates = edges.withColumn("_slice", both_slices).withColumn("_eband", band(F.col("amount")))
-        reached = [states]
-        for _ in range(options.max_hops - 3):  # depths 2 .. max_hops - 2
-            # the bands of [lo, hi], one wider on each side (floating-point logarithms)
-            keyed = states.withColumn("_eband", F.explode(F.sequence(band(F.col("_lo")) - 1, band(F.col("_hi")) + 1)))
-            hop = keyed.join(candidates, on=["_u", "_cur", "_slice", "_eband"]).where(
-                (F.col("_t") > F.col("_from")) & (F.col("_t") < F.col("_until"))
-                & (F.col("amount") >= F.col("_lo")) & (F.col("amount") <= F.col("_hi")))
-            states = merged(hop.select("_bucket", F.col("receiver").alias("_u"), "_cur", "_slice", "_band",
-                                       F.col("_t").alias("_from"), "_until", "_lo", "_hi"))
+        rows = df.withColumn("_t", F.unix_micros("timestamp")).withColumn("_u", F.col("sender"))
+        depths = max(options.max_hops - 2, 0)  # the depths whose accounts' rows a search examines
+        note, reached, spanned = "", [], None
+        if budget is not None:
+            per_slice = self.hold(rows.groupBy("_u", F.floor(F.col("_t") / window).alias("_slice")).count())
+        for depth in range(1, depths + 1):
+            if depth > 1:
+                # the bands of [lo, hi], one wider on each side (floating-point logarithms)
+                keyed = states.withColumn("_eband", F.explode(F.sequence(band(F.col("_lo")) - 1,
+                                                                         band(F.col("_hi")) + 1)))
+                hop = keyed.join(candidates, on=["_u", "_cur", "_slice", "_eband"]).where(
+                    (F.col("_t") > F.col("_from")) & (F.col("_t") < F.col("_until"))
+                    & (F.col("amount") >= F.col("_lo")) & (F.col("amount") <= F.col("_hi")))
+                states = merged(hop.select("_bucket", F.col("receiver").alias("_u"), "_cur", "_slice", "_band",
+                                           F.col("_t").alias("_from"), "_until", "_lo", "_hi"))
+            if budget is not None:  # the states feed the bound, the next round and the copies: once
+                states = self.hold(states)
+                keys = states.select("_bucket", "_u", "_slice")
+                spanned = self.hold((keys if spanned is None else spanned.unionByName(keys)).distinct())
+                bound = (spanned.select("_u", F.explode(F.array(F.col("_slice"), F.col("_slice") + 1)).alias("_slice"))
+                         .join(per_slice, on=["_u", "_slice"]).agg(F.sum("count")).first()[0] or 0)
+                note = f" (copy bound {bound:,} rows after depth {depth} of {depths}, one bucket {budget:,})"
+                if bound > budget:
+                    return None, note
             reached.append(states)
-        examined = reached[0] if options.max_hops >= 3 else reached[0].limit(0)
+        examined = reached[0] if reached else states.limit(0)
         for states in reached[1:]:
             examined = examined.unionByName(states)
         examined = examined.groupBy("_bucket", "_u", "_slice").agg(F.min("_from").alias("_from"),
-                                                                   F.max("_until").alias("_until")).persist(_disk())
-        self.held.append(examined)  # the bound and the copies both read it: the rounds run once
-        rows = df.withColumn("_t", F.unix_micros("timestamp")).withColumn("_u", F.col("sender"))
+                                                                   F.max("_until").alias("_until"))
         # every outgoing row of a reached account in the range, edge or not: the search counts
         # each row it examines towards its cap
         copied = (rows.withColumn("_slice", both_slices).join(examined, on=["_u", "_slice"])
                   .where((F.col("_t") > F.col("_from")) & (F.col("_t") < F.col("_until")))
                   .select(*df.columns, "_bucket"))
-        frame = (own.unionByName(copied).dropDuplicates(["_bucket", "txn_id"])
-                 .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long")))
-
-        def copies() -> int:
-            per_slice = rows.groupBy("_u", F.floor(F.col("_t") / window).alias("_slice")).count()
-            spans = examined.select("_u", F.explode(F.array(F.col("_slice"), F.col("_slice") + 1)).alias("_slice"))
-            return spans.join(per_slice, on=["_u", "_slice"]).agg(F.sum("count")).first()[0] or 0
-
-        return frame, copies, lambda: self.rows
+        return (own.unionByName(copied).dropDuplicates(["_bucket", "txn_id"])
+                .withColumn("_bs", self.bucket_of("sender")).withColumn("_br", F.lit(None).cast("long"))), note
 
 
 def _edge(merchant_payments: bool):
@@ -709,6 +727,9 @@ def _apply(spark, model, features: pa.Table, slices: int) -> np.ndarray:
     go out in ``slices`` slices, each scored with ``mapInArrow``; the scores come back in order.
     Only for detectors whose scores are row by row, so slicing changes nothing."""
     columns = list(model.transform.columns)
+    missing = [c for c in columns if c not in features.column_names]
+    if missing:  # what Transform.apply says on the driver
+        raise DataError(f"the feature table has no column {missing[0]!r} the model was fitted with")
     table = features.select(columns).append_column("_row", pa.array(np.arange(features.num_rows, dtype=np.int64)))
 
     def score(batches):  # a plain function: it is pickled to the executors with the model
@@ -720,8 +741,11 @@ def _apply(spark, model, features: pa.Table, slices: int) -> np.ndarray:
 
     frame = spark.createDataFrame(table).repartition(max(1, slices))
     out = frame.mapInArrow(score, "_row long, _score double").toArrow()
+    rows = out.column("_row").to_numpy()
+    if out.num_rows != features.num_rows or not np.array_equal(np.sort(rows), np.arange(features.num_rows)):
+        raise RuntimeError(f"the executors scored {out.num_rows:,} rows of {features.num_rows:,} accounts")
     scores = np.empty(features.num_rows, dtype=np.float64)
-    scores[out.column("_row").to_numpy()] = out.column("_score").to_numpy()
+    scores[rows] = out.column("_score").to_numpy()
     return scores
 
 

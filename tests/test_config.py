@@ -66,6 +66,14 @@ def test_modified_config_round_trips_to_the_same_hash(tmp_path):
     assert back.score.policy.top_k == 20 and back.score.policy.min_score == 0.7
 
 
+def test_a_detector_sample_round_trips_and_the_default_hash_has_no_trace_of_it(tmp_path):
+    options = ScanOptions(score=ScoreOptions(detector=Detector(fit_sample=500)))
+    back = round_trip(options, tmp_path)
+    assert back.score.detector.fit_sample == 500
+    assert back.config_hash() == options.config_hash() != ScanOptions().config_hash()
+    assert "fit_sample" not in ScanOptions().to_dict()["score"]["detector"]  # hashes of earlier runs still hold
+
+
 def test_a_changed_value_changes_the_printed_hash(tmp_path):
     options = ScanOptions(rules={"fan_in": FanIn(min_counterparties=11)})
     text = render_toml(options)
@@ -182,6 +190,8 @@ def test_money_thresholds_that_are_no_positive_amount_are_config_errors(tmp_path
     ('[rules.rapid_movement]\nmin_amount = {"a\\nb" = 1}\n', "'min_amount.a\\nb' parameter"),  # the same
     # was: accepted, then TypeError (a datetime is not JSON) from config_hash
     ('[score.detector.params]\nn_bins = 1979-05-27T00:32:00Z\n', "'params.n_bins' parameter of Detector"),
+    ('[score.detector]\nfit_sample = 1\n', "'fit_sample' parameter of Detector"),
+    ('[score.detector]\nfit_sample = "all"\n', "'fit_sample' parameter of Detector"),
 ])
 def test_values_flowscan_cannot_use_are_config_errors_naming_file_and_key(tmp_path, text, named):
     path = tmp_path / "rules.toml"

@@ -64,8 +64,10 @@ class Detector:
         Fit on a random sample of this many accounts when there are more (drawn with
         ``random_state``, so the same sample every run), then score every account with the fitted
         detector; an account's percentile ranks it among the sampled accounts. ``None`` (the
-        default) fits on every account. For ledgers with very many accounts; the Spark engine
-        then applies the fitted detector on its executors.
+        default) fits on every account. For ledgers with very many accounts: with HBOS and
+        IForest, which score an account by itself, the Spark engine applies the fitted detector
+        on its executors. ECOD and COPOD score new accounts by ranking them together with the
+        sample, so for them a sample saves fitting time only.
     """
 
     name: str = "hbos"
@@ -113,8 +115,11 @@ class Detector:
         return np.sort(np.random.default_rng(self.random_state).choice(n, self.fit_sample, replace=False))
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "params": dict(self.params), "random_state": self.random_state,
-                "members": list(self.members), "fit_sample": self.fit_sample}
+        out = {"name": self.name, "params": dict(self.params), "random_state": self.random_state,
+               "members": list(self.members)}
+        if self.fit_sample is not None:  # only when set: the default configuration's hash stays what it was
+            out["fit_sample"] = self.fit_sample
+        return out
 
 
 def _plain(value) -> bool:

@@ -307,8 +307,8 @@ def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, 
     n = index.n_accounts
     if n == 0:
         raise DataError("the ledger has no accounts to score")
-    if anomaly is not None and model is None:
-        raise ValueError("anomaly scores come from a model: pass it too")
+    if anomaly is not None and (model is None or len(anomaly) != n):
+        raise ValueError("anomaly scores come from a model (pass it too), one per account")
     sample = options.detector.sample(n) if model is None else None
     fitted_here = model is None and sample is None
     if model is None:

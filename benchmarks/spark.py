@@ -96,6 +96,7 @@ def measure(sizes: list[int], runs: int, buckets: int | None) -> dict:
     from .suite import _commit
 
     started = datetime.now(timezone.utc)
+    commit = _commit()  # the code measured: taken before the runs, not after
     out = []
     for rows in sizes:
         ledger = ledger_path(rows)
@@ -114,9 +115,10 @@ def measure(sizes: list[int], runs: int, buckets: int | None) -> dict:
         bucket_s = sum(entry["spark"]["stages"].get(k, 0) for k in ("rules", "peer_rules", "two_hop",
                                                                            "scatter_gather", "cycles"))
         entry["placed_rows"] = spark[0]["placed_rows"]
+        entry["placements"] = spark[0].get("placements", {})
         entry["bucket_core_s_per_row"] = bucket_s * min(2, entry["buckets"]) / entry["rows"]
         out.append(entry)
-    return {"date": started.isoformat(timespec="seconds"), "commit": _commit(), "command": " ".join(sys.argv),
+    return {"date": started.isoformat(timespec="seconds"), "commit": commit, "command": " ".join(sys.argv),
             "load_average_after": os.getloadavg(), "sizes": out}
 
 
@@ -148,6 +150,8 @@ def markdown(doc: dict) -> str:
         lines.append(f"- {s['rows']:,} rows: Spark / local = {s['ratio_spark_over_local']:.2f} (start-up apart). "
                      f"The buckets held {s['placed_rows'] / s['rows']:.2f} rows per ledger row; the passes over them "
                      f"cost {cost * 1e6:,.0f} core-microseconds per ledger row.")
+        for rule, placement in s.get("placements", {}).items():
+            lines.append(f"  - {rule}'s pass: {placement}.")
         for cores in (64, 256, 1024):
             hours = cost * YEAR_ROWS / cores / 3600
             lines.append(f"  - Paper estimate, a 10-billion-row year on {cores} executor cores: {hours:.1f} h of "

@@ -193,16 +193,22 @@ class _Plan:
         return options
 
 
-def session(master: str = "local[2]", /, **conf):
-    """A SparkSession for flowscan: the active one when there is one, else one started on
-    ``master`` with the session time zone UTC and workers on this interpreter."""
+def session(master: str | None = None, /, **conf):
+    """A SparkSession for flowscan: the active one when there is one, else one started with the
+    session time zone UTC and workers on this interpreter (unless ``PYSPARK_PYTHON`` says
+    otherwise), on ``master``: by default ``spark-submit``'s ``--master`` when run by it, else
+    ``local[2]``."""
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(master).appName("flowscan").config("spark.sql.session.timeZone", "UTC")
+    builder = SparkSession.builder.appName("flowscan").config("spark.sql.session.timeZone", "UTC")
+    if master is not None:
+        builder = builder.master(master)
+    elif "PYSPARK_GATEWAY_PORT" not in os.environ:  # spark-submit starts the JVM, with its --master
+        builder = builder.master("local[2]")
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

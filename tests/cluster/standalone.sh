@@ -25,7 +25,7 @@ python3.11 -m venv env
 env/bin/pip install -q --upgrade pip
 env/bin/pip wheel -q "$repo" --no-deps -w dist/
 env/bin/pip install -q "$(ls dist/flowscan-*.whl)[spark]" venv-pack
-env/bin/venv-pack -q -f -o flowscan-env.tar.gz
+env/bin/venv-pack -q -f -p env -o flowscan-env.tar.gz  # -p: the env need not be activated
 
 # the bundled sample as a canonical ledger, and the local engine's run of it (the reference)
 env/bin/python - <<'EOF'

@@ -70,7 +70,7 @@ PYSPARK_DRIVER_PYTHON=$work/env/bin/python PYSPARK_PYTHON=./environment/bin/pyth
     "$SPARK_HOME/bin/spark-submit" --master spark://127.0.0.1:7077 \
     --archives flowscan-env.tar.gz#environment \
     --conf spark.executorEnv.NUMBA_CACHE_DIR=/tmp/flowscan-numba-cluster \
-    --conf spark.executor.pyspark.memory=2g --conf spark.ui.enabled=false \
+    --conf spark.ui.enabled=false \
     scan_job.py > logs/job.out 2> logs/job.err
 cat logs/job.out
 

@@ -15,7 +15,8 @@ and keeps what it found for the accounts the bucket owns. A rule whose findings 
 depend on that account's own rows only gives, for those accounts, what it gives on the whole
 ledger: the same instances, evidence and features. The per-account features and the findings are
 gathered on the driver, which fits the detector and ranks the accounts as the local engine does
-(:func:`flowscan.score.score_accounts`).
+(:func:`flowscan.score.score_accounts`); with the detector's ``fit_sample`` it fits on a sample
+of the accounts and the executors score them all.
 
 ``B`` is derived from the data size (``rows_per_bucket`` rows per bucket, two million by default, a
 few hundred megabytes of Arrow per task) or given. Before any rule runs, the size of every bucket
@@ -37,7 +38,9 @@ send and, through a join on the (sender, receiver) pairs, every row sent by thei
 cycle search examines the outgoing rows of the accounts on its path up to ``max_hops - 2`` hops
 away, inside the first transfer's window and amount tolerance: an exchange round per hop (a join
 of the paths so far with the transfers they can take) finds those accounts and time ranges, and
-their rows are copied into the origin's bucket (:meth:`_Run.cycle_buckets`). Gather-scatter
+their rows are copied into the origin's bucket (:meth:`_Run.cycle_buckets`). When these copies
+would exceed the ledger (searches that reach most of it), the pass runs instead on one bucket
+holding every row the rule needs (``hop_placement``, :meth:`_Run.hop_buckets`). Gather-scatter
 needs only the hub's own rows and runs in the first pass.
 
 ``ad_identifiers`` and the relationship roll-up read the customer side table: it is read on the
@@ -217,7 +220,8 @@ def session(master: str | None = None, /, **conf):
 def scan(data, /, *, config=None, options: ScanOptions | None = None, reference=None, relationships=None,
          buckets: int | None = None,
          rows_per_bucket: int = ROWS_PER_BUCKET, max_bucket_rows: int = MAX_BUCKET_ROWS,
-         hop_placement: str = "auto", model=None, spark=None, staging: str | None = None, _before_bucket=None) -> SparkScan:
+         hop_placement: str = "auto", model=None, spark=None, staging: str | None = None,
+         _before_bucket=None) -> SparkScan:
     """Scan a canonical ledger on Spark (module docstring).
 
     Parameters

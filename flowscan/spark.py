@@ -429,8 +429,6 @@ class _Run:
     rows: int = 0
     placements: dict[str, str] = dataclasses.field(default_factory=dict)
     """Per hop rule, how its buckets were made (:meth:`hop_buckets`)."""
-    held: list = dataclasses.field(default_factory=list)
-    """Frames persisted for the current hop pass."""
 
     def scan(self, data, buckets, rows_per_bucket, model, clock) -> SparkScan:
         """Read and check the ledger, place its rows in buckets, run the passes, score."""
@@ -523,17 +521,10 @@ class _Run:
                 for kind, tables in _run_buckets(hop_buckets, dataclasses.replace(plan, hop_rule=name)).items():
                     gathered.setdefault(kind, []).extend(tables)
             finally:
-                for frame in self.held + ([hop_buckets] if hop_buckets is not None else []):
-                    frame.unpersist()
-                self.held.clear()
+                if hop_buckets is not None:
+                    hop_buckets.unpersist()
             self.timings[name] = time.perf_counter() - clock
         return gathered
-
-    def hold(self, frame):
-        """``frame`` persisted on disk until the end of the current hop pass."""
-        frame = frame.persist(_disk())
-        self.held.append(frame)
-        return frame
 
     def hop_buckets(self, name: str, df, placed, plan: _Plan):
         """A hop rule's buckets: its exchange (each origin's bucket receives the rows its searches
@@ -601,11 +592,12 @@ class _Run:
         widens what is reached, so every row a search examines is in its origin's bucket.
         The rows copied are taken per (bucket, account, slice) the same way.
 
-        Returns the buckets and a note for :attr:`placements`. With a ``budget`` (rows) each
-        round's states are kept on disk, and after each round an upper bound of the rows copied
-        so far (every row of a reached account in the two window slices its state spans) is
-        counted: past the budget, None is returned instead of the buckets. Deeper rounds only
-        add to the bound, so the rounds stop there.
+        Returns the buckets and a note for :attr:`placements`. With a ``budget`` (rows), after
+        each round an upper bound of the rows copied so far (every row of a reached account in
+        the two window slices its state spans) is counted: past the budget, None is returned
+        instead of the buckets. Deeper rounds only add to the bound, so the rounds stop there.
+        Nothing is persisted: each count runs the rounds so far again, a cost paid only while
+        the bound stays within the budget.
         """
         from pyspark.sql import functions as F
 
@@ -644,7 +636,7 @@ class _Run:
         depths = max(options.max_hops - 2, 0)  # the depths whose accounts' rows a search examines
         note, reached, spanned = "", [], None
         if budget is not None:
-            per_slice = self.hold(rows.groupBy("_u", F.floor(F.col("_t") / window).alias("_slice")).count())
+            per_slice = rows.groupBy("_u", F.floor(F.col("_t") / window).alias("_slice")).count()
         for depth in range(1, depths + 1):
             if depth > 1:
                 # the bands of [lo, hi], one wider on each side (floating-point logarithms)
@@ -655,11 +647,11 @@ class _Run:
                     & (F.col("amount") >= F.col("_lo")) & (F.col("amount") <= F.col("_hi")))
                 states = merged(hop.select("_bucket", F.col("receiver").alias("_u"), "_cur", "_slice", "_band",
                                            F.col("_t").alias("_from"), "_until", "_lo", "_hi"))
-            if budget is not None:  # the states feed the bound, the next round and the copies: once
-                states = self.hold(states)
-                keys = states.select("_bucket", "_u", "_slice")
-                spanned = self.hold((keys if spanned is None else spanned.unionByName(keys)).distinct())
-                bound = (spanned.select("_u", F.explode(F.array(F.col("_slice"), F.col("_slice") + 1)).alias("_slice"))
+            if budget is not None:
+                spans = states.select("_bucket", "_u", "_slice")  # not `keys`: merged() groups by those
+                spanned = spans if spanned is None else spanned.unionByName(spans)
+                bound = (spanned.distinct()
+                         .select("_u", F.explode(F.array(F.col("_slice"), F.col("_slice") + 1)).alias("_slice"))
                          .join(per_slice, on=["_u", "_slice"]).agg(F.sum("count")).first()[0] or 0)
                 note = f" (copy bound {bound:,} rows after depth {depth} of {depths}, one bucket {budget:,})"
                 if bound > budget:

@@ -196,6 +196,19 @@ def test_scatter_gather_runs_on_two_hop_buckets(sample, sample_in_7):
     assert_same_run(got, local)
 
 
+def test_auto_keeps_the_exchange_when_the_searches_reach_little(spark, sample):
+    """With one-day windows and a 5 % tolerance the cycle searches reach few rows: "auto" counts
+    the copy bound round after round, stays within the one bucket's rows, and builds the
+    exchange, with the local engine's answers."""
+    ledger, reference, _ = sample
+    options = ScanOptions(rules={"cycles": Cycles(window="1d", tolerance=0.05)})
+    local = flowscan.scan(ledger, options=options, reference=reference)
+    assert local.results["cycles"].instances.num_rows > 0
+    got = engine.scan(str(ledger), options=options, reference=reference, buckets=7, spark=spark)
+    assert got.placements["cycles"].startswith("exchange (copy bound"), got.placements
+    assert_same_run(got, local)
+
+
 @pytest.fixture(scope="module")
 def cycle_dense(tmp_path_factory):
     """A ledger thick with cycles: 40 accounts passing similar amounts around for two months,

@@ -55,6 +55,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .currency import MINOR_DIGITS
@@ -152,14 +153,45 @@ def _finite(value):
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _read(run_dir: Path, name: str, filters=None, required: bool = True) -> pa.Table | None:
+class RunTables:
+    """The tables of one run directory, each file read once: explaining many accounts of one
+    run (:meth:`flowscan.ScanResult.explain`) reads every file once, not once per account.
+
+    Rows are selected in memory with the same conditions the command applies, in file order.
+    """
+
+    def __init__(self, run_dir):
+        self.run_dir = Path(run_dir)
+        self._tables: dict[str, pa.Table | None] = {}
+
+    def table(self, name: str, required: bool = True) -> pa.Table | None:
+        if name not in self._tables:
+            self._tables[name] = _read(self.run_dir, name, required=required)
+        table = self._tables[name]
+        if table is None and required:  # read earlier as optional
+            _read(self.run_dir, name, required=True)
+        return table
+
+    def where(self, name: str, required: bool = True, **equal) -> pa.Table | None:
+        """Rows whose columns equal the given values; several keyword arguments are OR-ed."""
+        table = self.table(name, required=required)
+        if table is None:
+            return None
+        mask = None
+        for column, value in equal.items():
+            hit = pc.fill_null(pc.equal(table.column(column), value), False)
+            mask = hit if mask is None else pc.or_(mask, hit)
+        return table if mask is None else table.filter(mask)
+
+
+def _read(run_dir: Path, name: str, required: bool = True) -> pa.Table | None:
     path = run_dir / name
     if not path.is_file():
         if required:
             raise DataError(f"{run_dir}: not a flowscan run directory ({name} is missing)")
         return None
     try:
-        return pq.read_table(path, filters=filters)
+        return pq.read_table(path)
     except (OSError, pa.ArrowException) as error:
         raise DataError(f"{path}: cannot be read ({type(error).__name__})") from None
 
@@ -217,7 +249,8 @@ def _cell(text) -> str:
 # -- the pack ---------------------------------------------------------------------------------
 
 
-def explain(run_dir, account: str, /, *, max_evidence: int = EVIDENCE_ROWS) -> Explanation:
+def explain(run_dir, account: str, /, *, max_evidence: int = EVIDENCE_ROWS,
+            tables: RunTables | None = None) -> Explanation:
     """The evidence pack of one account of a run directory.
 
     Parameters
@@ -229,6 +262,9 @@ def explain(run_dir, account: str, /, *, max_evidence: int = EVIDENCE_ROWS) -> E
         pseudonymised run).
     max_evidence : int, default=50
         Evidence transactions listed; the rest are counted.
+    tables : RunTables, optional
+        The run directory's tables already read (to explain many accounts of one run); read
+        here when omitted.
 
     Returns
     -------
@@ -247,20 +283,23 @@ def explain(run_dir, account: str, /, *, max_evidence: int = EVIDENCE_ROWS) -> E
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: not a directory; give a run directory written by flowscan scan")
     account = str(account)
-    n_accounts = pq.read_metadata(run_dir / "accounts.parquet").num_rows if (run_dir / "accounts.parquet").is_file() \
-        else 0
-    rows = _read(run_dir, "accounts.parquet", filters=[("account", "=", account)]).to_pylist()
+    tables = RunTables(run_dir) if tables is None else tables
+    if tables.run_dir != run_dir:
+        raise ConfigError("the 'tables' of explain were read from another run directory")
+    accounts = tables.table("accounts.parquet")
+    n_accounts = accounts.num_rows
+    rows = tables.where("accounts.parquet", account=account).to_pylist()
     if not rows:
         raise DataError("the account is not in this run's accounts.parquet; check the id (under a pseudonymised "
                         "run, give the pseudonym)")
     row = rows[0]
     manifest = _manifest(run_dir)
-    alert_rows = _read(run_dir, "alerts.parquet", filters=[("account", "=", account)]).to_pylist()
+    alert_rows = tables.where("alerts.parquet", account=account).to_pylist()
     alert = alert_rows[0] if alert_rows else None
     evidence = []
     if alert is not None:
-        evidence = _read(run_dir, "evidence.parquet", filters=[("alert_id", "=", alert["alert_id"])]).to_pylist()
-    named = _read(run_dir, "evidence.parquet", filters=[[("sender", "=", account)], [("receiver", "=", account)]])
+        evidence = tables.where("evidence.parquet", alert_id=alert["alert_id"]).to_pylist()
+    named = tables.where("evidence.parquet", sender=account, receiver=account)
     other_alerts = sorted(set(named.column("alert_id").to_pylist()) - {alert["alert_id"] if alert else None})
 
     run = {"run_dir": str(run_dir), "accounts": n_accounts, "alerts": manifest.get("alerts"),
@@ -271,8 +310,8 @@ def explain(run_dir, account: str, /, *, max_evidence: int = EVIDENCE_ROWS) -> E
 
     txns = _distinct_transactions(evidence, account)
     notes = []
-    who = _who(run_dir, row, alert, txns, account, other_alerts, n_accounts)
-    what = _what(row, alert, txns, pq.read_schema(run_dir / "accounts.parquet"))
+    who = _who(tables, row, alert, txns, account, other_alerts, n_accounts)
+    what = _what(row, alert, txns, accounts.schema)
     when = _when(alert, txns, manifest)
     where = _where(txns)
     why = _why(alert, evidence, account)
@@ -312,7 +351,7 @@ def _distinct_transactions(evidence: list[dict], account: str) -> list[dict]:
     return txns
 
 
-def _who(run_dir, row, alert, txns, account, other_alerts, n_accounts) -> dict:
+def _who(tables, row, alert, txns, account, other_alerts, n_accounts) -> dict:
     parties: dict[str, dict] = {}
     for t in txns:
         if t["direction"] == "between others":
@@ -336,7 +375,7 @@ def _who(run_dir, row, alert, txns, account, other_alerts, n_accounts) -> dict:
            "in_other_alerts": other_alerts, "group": None}
     if row.get("group_id") is not None:
         group = {"group_id": row["group_id"], "group_size": row.get("group_size"), "linked_by": row.get("linked_by")}
-        groups = _read(run_dir, "groups.parquet", filters=[("group_id", "=", row["group_id"])], required=False)
+        groups = tables.where("groups.parquet", required=False, group_id=row["group_id"])
         if groups is not None and groups.num_rows:
             g = groups.to_pylist()[0]
             members = [m for m in g["members"] if m != account]

@@ -220,6 +220,7 @@ class ScanResult:
     """First and last timestamp (ISO 8601) when :attr:`read` holds no ledger (the Spark engine)."""
     _run_dir: tempfile.TemporaryDirectory | None = dataclasses.field(default=None, init=False, repr=False,
                                                                       compare=False)
+    _run_tables: object = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     @property
     def accounts(self) -> pa.Table:
@@ -256,20 +257,21 @@ class ScanResult:
         gives it for this run's directory.
 
         The run is written once to a private temporary directory (removed with the result)
-        and read back by :func:`flowscan.explain.explain`, so the library and the command
-        cannot disagree; the explanation's ``run["run_dir"]`` is therefore None.
+        and read back, once, by :func:`flowscan.explain.explain`, so the library and the
+        command cannot disagree; the explanation's ``run["run_dir"]`` is therefore None.
 
         Raises
         ------
         DataError
             The account is not among the run's accounts (the message does not quote it).
         """
-        from .explain import explain
+        from .explain import RunTables, explain
 
         if self._run_dir is None:
             self._run_dir = tempfile.TemporaryDirectory(prefix="flowscan-explain-")
             write_run(self, Path(self._run_dir.name) / "run", report_alerts=0)  # explain reads no report
-        found = explain(Path(self._run_dir.name) / "run", account, max_evidence=max_evidence)
+            self._run_tables = RunTables(Path(self._run_dir.name) / "run")
+        found = explain(self._run_tables.run_dir, account, max_evidence=max_evidence, tables=self._run_tables)
         return dataclasses.replace(found, run={**found.run, "run_dir": None})
 
 

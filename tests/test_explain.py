@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flowscan.cli import app
-from flowscan.errors import DataError
-from flowscan.explain import DISCLAIMER, explain, major, rule_source
+from flowscan.errors import ConfigError, DataError
+from flowscan.explain import DISCLAIMER, RunTables, explain, major, rule_source
 from flowscan.scan import ScanOptions, scan, write_run
 from flowscan.score import AlertPolicy, ScoreOptions
 from ledgers import write_csv
@@ -86,6 +86,22 @@ def test_non_alerted_account(run):
     assert not pack.alerted and pack.alert_id is None and pack.evidence == []
     assert pack.what["activity"]["n_in"]["value"] == quiet["n_in"]
     json.loads(pack.to_json())  # NaN features become null
+
+
+def test_tables_read_once_give_the_same_packs(run, tmp_path):
+    """Explaining many accounts from one RunTables reads each file once and gives, account by
+    account, what a fresh read gives (alerted, counterparty-only and quiet accounts)."""
+    accounts = pq.read_table(run / "accounts.parquet").to_pylist()
+    evidence = pq.read_table(run / "evidence.parquet")
+    alerted = [a["account"] for a in accounts if a["alerted"]][:5]
+    named = sorted(set(evidence.column("sender").to_pylist()) - set(alerted) - {None})[:3]
+    quiet = [a["account"] for a in accounts if not a["alerted"]][-3:]
+    tables = RunTables(run)
+    for account in alerted + named + quiet:
+        assert explain(run, account, tables=tables).to_json() == explain(run, account).to_json()
+    assert set(tables._tables) == {"accounts.parquet", "alerts.parquet", "evidence.parquet"}
+    with pytest.raises(ConfigError, match="another run directory"):
+        explain(run, alerted[0], tables=RunTables(tmp_path))
 
 
 def test_unknown_account_is_one_line_without_the_id(run):

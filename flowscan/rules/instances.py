@@ -25,7 +25,7 @@ their fields.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -117,30 +117,116 @@ class Found:
         return len(self.account)
 
 
-@dataclass
 class RuleResult:
-    """What a rule found: instances, their evidence, and per-account features."""
+    """What a rule found: instances, their evidence, and per-account features.
 
-    instances: pa.Table
-    evidence: pa.Table
-    features: pa.Table = field(default_factory=lambda: pa.table({}))
+    Parameters
+    ----------
+    instances : pyarrow.Table
+        :data:`INSTANCE_SCHEMA`.
+    evidence : pyarrow.Table, optional
+        :data:`EVIDENCE_SCHEMA`; empty when omitted.
+    features : pyarrow.Table, optional
+        One row per account in code order; no columns when omitted.
+
+    A result made by :meth:`from_found` builds its ``evidence`` table when it is first read:
+    the evidence of every instance of a rule that fires on most accounts is millions of rows,
+    and a scan needs only the alerted accounts' rows (:meth:`evidence_links`,
+    :meth:`evidence_rows`). The table, once built, is what it always was.
+    """
+
+    def __init__(self, instances: pa.Table, evidence: pa.Table | None = None, features: pa.Table | None = None,
+                 *, _pending: _Pending | None = None):
+        self.instances = instances
+        self._evidence = evidence if evidence is not None or _pending is not None else EVIDENCE_SCHEMA.empty_table()
+        self._pending = _pending
+        self.features = features if features is not None else pa.table({})
+
+    def __repr__(self) -> str:
+        return (f"RuleResult(instances={self.instances.num_rows} rows, evidence={self.n_evidence} rows, "
+                f"features={self.features.num_columns} columns)")
+
+    @property
+    def evidence(self) -> pa.Table:
+        """Instance id to the transactions behind it, with their fields (:data:`EVIDENCE_SCHEMA`)."""
+        if self._evidence is None:
+            self._evidence = self._pending.table()
+        return self._evidence
+
+    @property
+    def n_evidence(self) -> int:
+        """Rows of :attr:`evidence`, without building it."""
+        return self._evidence.num_rows if self._evidence is not None else self._pending.n_rows
+
+    def evidence_links(self, accounts: pa.Array, n_rows: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each evidence row's instance (row of :attr:`instances`) and ledger row, without
+        building the table; None unless the rule ran on the ledger of ``n_rows`` rows whose
+        account index holds ``accounts`` (the very array), and the table is not built yet."""
+        pending = self._pending
+        if self._evidence is not None or pending is None or pending.accounts is not accounts \
+                or pending.ledger.num_rows != n_rows:
+            return None
+        return pending.links()
+
+    def evidence_rows(self, positions: np.ndarray) -> pa.Table:
+        """The rows of :attr:`evidence` at ``positions`` (ascending), built alone when the
+        table is not built yet."""
+        if self._evidence is not None:
+            return self._evidence.take(pa.array(positions, pa.int64()))
+        return self._pending.table(positions)
 
     @classmethod
     def from_found(cls, ledger: pa.Table, accounts: pa.Array, found: list[Found], features: pa.Table | None = None):
         """Arrow tables from raw kernel output, ordered by (rule, account, window_start)."""
-        tables, evidence = [], []
+        tables, parts = [], []
         for f in found:
             if f.n == 0:
                 continue
             ids, table = _instances(ledger, accounts, f)
             tables.append(table)
-            evidence.append(_evidence(ledger, ids, f))
+            parts.append((ids, f))
         instances = pa.concat_tables(tables) if tables else INSTANCE_SCHEMA.empty_table()
-        ev = pa.concat_tables(evidence) if evidence else EVIDENCE_SCHEMA.empty_table()
+        order = np.arange(instances.num_rows, dtype=np.int64)
         if instances.num_rows:
-            instances = instances.sort_by([("rule", "ascending"), ("account", "ascending"),
-                                           ("window_start", "ascending"), ("instance_id", "ascending")])
-        return cls(instances, ev, features if features is not None else pa.table({}))
+            order = pc.sort_indices(instances, sort_keys=[("rule", "ascending"), ("account", "ascending"),
+                                                          ("window_start", "ascending"),
+                                                          ("instance_id", "ascending")]).to_numpy()
+            instances = instances.take(pa.array(order))
+        sorted_row = np.empty(len(order), dtype=np.int64)
+        sorted_row[order] = np.arange(len(order))
+        return cls(instances, None, features, _pending=_Pending(ledger, accounts, parts, sorted_row))
+
+
+class _Pending:
+    """A rule's evidence before its table is built: the kernels' CSR rows of the ledger."""
+
+    def __init__(self, ledger: pa.Table, accounts: pa.Array, parts: list[tuple[pa.Array, Found]],
+                 sorted_row: np.ndarray):
+        self.ledger, self.accounts, self.parts, self.sorted_row = ledger, accounts, parts, sorted_row
+        self.n_rows = sum(len(f.evidence_rows) for _, f in parts)
+
+    def links(self) -> tuple[np.ndarray, np.ndarray]:
+        owners, rows, first = [], [], 0
+        for _, f in self.parts:
+            owners.append(self.sorted_row[first + np.repeat(np.arange(f.n), np.diff(f.evidence_offsets))])
+            rows.append(np.asarray(f.evidence_rows, dtype=np.int64))
+            first += f.n
+        if not owners:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(owners), np.concatenate(rows)
+
+    def table(self, positions: np.ndarray | None = None) -> pa.Table:
+        pieces, first = [], 0
+        for ids, f in self.parts:
+            count = len(f.evidence_rows)
+            if positions is None:
+                pieces.append(_evidence(self.ledger, ids, f))
+            else:
+                lo, hi = np.searchsorted(positions, [first, first + count])
+                if hi > lo:
+                    pieces.append(_evidence(self.ledger, ids, f, positions[lo:hi] - first))
+            first += count
+        return pa.concat_tables(pieces) if pieces else EVIDENCE_SCHEMA.empty_table()
 
 
 def _instances(ledger: pa.Table, accounts: pa.Array, f: Found) -> tuple[pa.Array, pa.Table]:
@@ -192,12 +278,15 @@ def _instances(ledger: pa.Table, accounts: pa.Array, f: Found) -> tuple[pa.Array
     return ids, table
 
 
-def _evidence(ledger: pa.Table, ids: pa.Array, f: Found) -> pa.Table:
+def _evidence(ledger: pa.Table, ids: pa.Array, f: Found, positions: np.ndarray | None = None) -> pa.Table:
+    """The evidence table of one kernel run, or of its rows at ``positions``."""
     counts = np.diff(f.evidence_offsets)
     owner = np.repeat(np.arange(f.n), counts)
-    rows = pa.array(np.asarray(f.evidence_rows, dtype=np.int64))
+    rows = np.asarray(f.evidence_rows, dtype=np.int64)
+    if positions is not None:
+        owner, rows = owner[positions], rows[positions]
     picked = ledger.select(["txn_id", "timestamp", "sender", "receiver", "amount", "currency", "channel",
-                            "location"]).take(rows)
+                            "location"]).take(pa.array(rows))
     columns = {"instance_id": ids.take(pa.array(owner))}
     for name in picked.column_names:
         column = picked.column(name)

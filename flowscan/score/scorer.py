@@ -184,7 +184,48 @@ def _codes(index: AccountIndex, ids: pa.Array) -> np.ndarray:
     return codes.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _hits(index: AccountIndex, instances: pa.Table, evidence: pa.Table):
+@dataclasses.dataclass
+class _Links:
+    """Instances and their evidence as account codes: what the fusion and the alerts need."""
+
+    codes: np.ndarray
+    """Account code of each instance row."""
+    owner_row: np.ndarray
+    """Instance row of each evidence row."""
+    parties: tuple[np.ndarray, np.ndarray]
+    """Sender and receiver code of each evidence row (-1 when null)."""
+
+
+def _links(index: AccountIndex, parts: list[RuleResult], instances: pa.Table) -> _Links:
+    """The links of the rules' results, ``instances`` being their instances concatenated.
+
+    A result whose evidence table is not built yet gives its ledger rows, whose codes the
+    index holds; otherwise the table's ids are looked up."""
+    codes = _codes(index, instances.column("account")) if instances.num_rows else np.zeros(0, dtype=np.int64)
+    owners, senders, receivers, first = [], [], [], 0
+    for result in parts:
+        lazy = result.evidence_links(index.accounts, len(index.sender))
+        if lazy is not None:
+            owner, rows = lazy
+            senders.append(index.sender[rows].astype(np.int64))
+            receivers.append(index.receiver[rows].astype(np.int64))
+        else:
+            evidence = result.evidence
+            owner = pc.index_in(evidence.column("instance_id"), value_set=result.instances.column("instance_id"))
+            if owner.null_count:
+                raise DataError("an evidence row names an instance that no rule reported")
+            owner = owner.to_numpy(zero_copy_only=False).astype(np.int64)
+            for side, out in (("sender", senders), ("receiver", receivers)):
+                party = pc.index_in(evidence.column(side), value_set=index.accounts)
+                out.append(party.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64))
+        owners.append(owner + first)
+        first += result.instances.num_rows
+    empty = np.zeros(0, dtype=np.int64)
+    join = (lambda arrays: np.concatenate(arrays) if arrays else empty)
+    return _Links(codes, join(owners), (join(senders), join(receivers)))
+
+
+def _hits(index: AccountIndex, instances: pa.Table, links: _Links):
     """Per typology, which accounts anchor an instance of it, and which are named as a
     counterparty (sender or receiver of an evidence row other than the instance's account).
 
@@ -197,7 +238,7 @@ def _hits(index: AccountIndex, instances: pa.Table, evidence: pa.Table):
     members: dict[str, np.ndarray] = {}
     if instances.num_rows == 0:
         return anchored, members
-    codes = _codes(index, instances.column("account"))
+    codes = links.codes
     encoded = instances.column("typology").combine_chunks().dictionary_encode()
     names = encoded.dictionary.to_pylist()
     typology_code = encoded.indices.to_numpy(zero_copy_only=False)
@@ -205,19 +246,12 @@ def _hits(index: AccountIndex, instances: pa.Table, evidence: pa.Table):
         mask = np.zeros(n, dtype=bool)
         mask[codes[typology_code == k]] = True
         anchored[typology] = mask
-    if evidence.num_rows == 0:
+    if len(links.owner_row) == 0:
         return anchored, members
-    owner_row = pc.index_in(evidence.column("instance_id"), value_set=instances.column("instance_id"))
-    if owner_row.null_count:
-        raise DataError("an evidence row names an instance that no rule reported")
-    owner_row = owner_row.to_numpy(zero_copy_only=False)
-    owner_code = codes[owner_row]
-    owner_typology = typology_code[owner_row]
-    for side in ("sender", "receiver"):
-        party = pc.index_in(evidence.column(side), value_set=index.accounts)
-        valid = np.asarray(party.is_valid())
-        party = party.fill_null(-1).to_numpy(zero_copy_only=False)
-        keep = valid & (party != owner_code)
+    owner_code = codes[links.owner_row]
+    owner_typology = typology_code[links.owner_row]
+    for party in links.parties:
+        keep = (party >= 0) & (party != owner_code)
         for k, typology in enumerate(names):
             if typology in TYPOLOGIES and not TYPOLOGIES[typology].counterparties:
                 continue
@@ -226,6 +260,48 @@ def _hits(index: AccountIndex, instances: pa.Table, evidence: pa.Table):
                 mask = members.setdefault(typology, np.zeros(n, dtype=bool))
                 mask[party[chosen]] = True
     return anchored, members
+
+
+def _alert_rows(instances: pa.Table, links: _Links, alerted_codes: np.ndarray, n: int, cap: int):
+    """The instance rows of every alerted account, as (account code, instance row, anchored)
+    arrays grouped by account: the instances anchored at it, then those whose evidence names it
+    as sender or receiver (each instance once), each part in instance-id order; at most ``cap``
+    per rule code. Also each account's number of rows before the cap."""
+    is_alerted = np.zeros(n, dtype=bool)
+    is_alerted[alerted_codes] = True
+    codes = links.codes
+    anchored_rows = np.flatnonzero(is_alerted[codes]) if len(codes) else np.zeros(0, dtype=np.int64)
+    party_parts, row_parts = [codes[anchored_rows]], [anchored_rows]
+    if len(links.owner_row):
+        owner_code = codes[links.owner_row]
+        for party in links.parties:
+            hit = (party >= 0) & (party != owner_code)
+            hit[hit] = is_alerted[party[hit]]
+            party_parts.append(party[hit])
+            row_parts.append(links.owner_row[hit])
+    party = np.concatenate(party_parts).astype(np.int64)
+    row = np.concatenate(row_parts).astype(np.int64)
+    n_rows = max(instances.num_rows, 1)
+    pair = np.unique(party * n_rows + row)  # each (account, instance) once
+    party, row = pair // n_rows, pair % n_rows
+    own = codes[row] == party
+    id_rank = np.empty(instances.num_rows, dtype=np.int64)
+    id_rank[pc.sort_indices(instances.column("instance_id")).to_numpy()] = np.arange(instances.num_rows)
+    order = np.lexsort((id_rank[row], ~own, party))
+    party, row, own = party[order], row[order], own[order]
+    totals = np.bincount(party, minlength=n)[alerted_codes]
+    # the cap: the first ``cap`` rows of each (account, rule) in that order
+    rule = instances.column("rule").combine_chunks().dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    rule = rule[row].astype(np.int64)
+    position = np.arange(len(row))
+    by_rule = np.lexsort((position, rule, party))
+    key_party, key_rule = party[by_rule], rule[by_rule]
+    first = np.ones(len(by_rule), dtype=bool)
+    first[1:] = (key_party[1:] != key_party[:-1]) | (key_rule[1:] != key_rule[:-1])
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(by_rule)), 0))
+    keep = np.zeros(len(row), dtype=bool)
+    keep[by_rule[np.arange(len(by_rule)) - group_start < cap]] = True
+    return party[keep], row[keep], own[keep], totals
 
 
 def _typology_lists(n: int, masks: Mapping[str, np.ndarray]) -> list[list[str]]:
@@ -320,9 +396,10 @@ def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, 
         anomaly = model.detector.score(X)
     anomaly_pct = model.detector.percentile(anomaly)
 
-    instances = _concat([r.instances for _, r in sorted(results.items())], INSTANCE_SCHEMA)
-    evidence = _concat([r.evidence for _, r in sorted(results.items())], EVIDENCE_SCHEMA)
-    anchored, members = _hits(index, instances, evidence)
+    parts = [r for _, r in sorted(results.items())]
+    instances = _concat([r.instances for r in parts], INSTANCE_SCHEMA)
+    links = _links(index, parts, instances)
+    anchored, members = _hits(index, instances, links)
     rule_score = rule_scores(n, anchored, members, options.fusion)
     profile, indicators = profiles(n, anchored, options.profile)
     risk = 1.0 - (1.0 - risk_scores(rule_score, anomaly_pct, options.fusion)) * (1.0 - options.profile.weight * profile)
@@ -335,8 +412,7 @@ def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, 
     member_lists = _typology_lists(n, members)
     trafficking = set(options.fusion.trafficking)
     is_trafficking = np.array([bool(trafficking & (set(a) | set(m))) for a, m in zip(anchored_lists, member_lists)])
-    codes = _codes(index, instances.column("account")) if instances.num_rows else np.zeros(0, dtype=np.int64)
-    n_instances = np.bincount(codes, minlength=n).astype(np.int64)
+    n_instances = np.bincount(links.codes, minlength=n).astype(np.int64)
 
     take = pa.array(order)
     head = pa.table({
@@ -360,61 +436,43 @@ def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, 
     accounts = head.take(take)
 
     alerts, alert_evidence = _alerts(index, table, X, model, options, order, ranks, risk, rule_score, anomaly_pct,
-                                     alerted, anchored_lists, member_lists, instances, evidence, fitted_here,
+                                     alerted, anchored_lists, member_lists, instances, parts, links, fitted_here,
                                      profile, indicators)
     return Scores(accounts, alerts, alert_evidence, model)
 
 
 def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, anomaly_pct, alerted,
-            anchored_lists, member_lists, instances, evidence, fitted_here, profile, indicators):
+            anchored_lists, member_lists, instances, parts, links, fitted_here, profile, indicators):
     alerted_codes = order[alerted[order]]
     accounts = index.accounts
-    ids = [accounts[int(c)].as_py() for c in alerted_codes]
+    ids = accounts.take(pa.array(alerted_codes, pa.int64())).to_pylist()
     alert_ids = [_alert_id(a) for a in ids]
 
     # Instances per alerted account: anchored ones, then those naming it in their evidence.
-    by_account: dict[str, list[int]] = {}
-    inst_accounts = instances.column("account").to_pylist()
-    for row, account in enumerate(inst_accounts):
-        by_account.setdefault(account, []).append(row)
-    wanted = set(ids)
-    if evidence.num_rows and ids:
-        owner = dict(zip(instances.column("instance_id").to_pylist(), range(instances.num_rows)))
-        seen: set[tuple[str, int]] = set()
-        value_set = pa.array(ids, pa.string())
-        naming = evidence.filter(pc.or_(pc.fill_null(pc.is_in(evidence["sender"], value_set=value_set), False),
-                                        pc.fill_null(pc.is_in(evidence["receiver"], value_set=value_set), False)))
-        for instance_id, sender, receiver in zip(naming.column("instance_id").to_pylist(),
-                                                 naming.column("sender").to_pylist(),
-                                                 naming.column("receiver").to_pylist()):
-            row = owner[instance_id]
-            for party in (sender, receiver):
-                if party in wanted and party != inst_accounts[row] and (party, row) not in seen:
-                    seen.add((party, row))
-                    by_account.setdefault(party, []).append(row)
+    party, rows, own_flags, totals = _alert_rows(instances, links, alerted_codes, index.n_accounts,
+                                                 options.max_instances_per_rule)
+    starts = np.searchsorted(party, alerted_codes, side="left")
+    ends = np.searchsorted(party, alerted_codes, side="right")
 
     contributions = model.detector.contributions(X, alerted_codes, fitted=fitted_here)
     columns = list(model.transform.columns)
     raw = {c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in columns}
 
-    rules = instances.column("rule").to_pylist()
-    instance_ids = instances.column("instance_id").to_pylist()
-    needed = sorted({r for account in ids for r in by_account.get(account, [])})
-    picked = instances.select(["window_start", "window_end", "reasons"]).take(pa.array(needed, pa.int64()))
-    at = {r: i for i, r in enumerate(needed)}
-    starts_list = picked.column("window_start").to_pylist()
-    ends_list = picked.column("window_end").to_pylist()
-    reasons_list = picked.column("reasons").to_pylist()
-    starts = _Lookup(at, starts_list)
-    ends = _Lookup(at, ends_list)
-    reasons = _Lookup(at, reasons_list)
+    needed = np.unique(rows)
+    picked = instances.select(["rule", "instance_id", "window_start", "window_end", "reasons"]).take(
+        pa.array(needed, pa.int64()))
+    at = {int(r): i for i, r in enumerate(needed)}
+    rules = _Lookup(at, picked.column("rule").to_pylist())
+    instance_ids = _Lookup(at, picked.column("instance_id").to_pylist())
+    starts_of = _Lookup(at, picked.column("window_start").to_pylist())
+    ends_of = _Lookup(at, picked.column("window_end").to_pylist())
+    reasons = _Lookup(at, picked.column("reasons").to_pylist())
     trafficking = set(options.fusion.trafficking)
-    rows = []
+    rows_out = []
     evidence_parts = []
     for k, (code, account, alert_id) in enumerate(zip(alerted_codes, ids, alert_ids)):
-        own = sorted(set(by_account.get(account, [])), key=lambda r: (inst_accounts[r] != account, instance_ids[r]))
-        n_total = len(own)
-        own = _capped(own, rules, options.max_instances_per_rule)
+        own = rows[starts[k]:ends[k]].tolist()
+        anchored_here = own_flags[starts[k]:ends[k]].tolist()
         typologies = sorted(set(anchored_lists[code]) | set(member_lists[code]))
         alert_reasons = [{"rule": rules[r], "instance_id": instance_ids[r], **reason}
                          for r in own for reason in reasons[r]]
@@ -422,23 +480,24 @@ def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, ano
         top = [{"name": columns[j], "value": float(raw[columns[j]][code]), "contribution": float(contributions[k, j])}
                for j in order_f if contributions[k, j] > 0]
         tags = [t for t in typologies if t in trafficking]
-        rows.append({
+        rows_out.append({
             "alert_id": alert_id, "account": account, "rank": int(ranks[code]), "score": float(risk[code]),
             "rule_score": float(rule_score[code]), "anomaly_pct": float(anomaly_pct[code]),
-            "scenarios": sorted({rules[r] for r in own if inst_accounts[r] == account}),
+            "scenarios": sorted({rules[r] for r, a in zip(own, anchored_here) if a}),
             "typologies": typologies, "trafficking": bool(tags), "trafficking_typologies": tags,
             "key_term": FINCEN_KEY_TERM if tags else None,
             "fincen_typologies": fincen_typologies(typologies), "red_flags": red_flags(typologies),
             "trafficking_profile": float(profile[code]), "profile_indicators": indicators[code],
-            "window_start": min((starts[r] for r in own), default=None),
-            "window_end": max((ends[r] for r in own), default=None),
-            "reasons": alert_reasons, "instance_ids": [instance_ids[r] for r in own], "n_instances_total": n_total,
+            "window_start": min((starts_of[r] for r in own), default=None),
+            "window_end": max((ends_of[r] for r in own), default=None),
+            "reasons": alert_reasons, "instance_ids": [instance_ids[r] for r in own],
+            "n_instances_total": int(totals[k]),
             "top_features": top,
         })
         if own:
-            evidence_parts.append((alert_id, account, [(instance_ids[r], inst_accounts[r] == account) for r in own]))
-    alerts = pa.Table.from_pylist(rows, schema=ALERT_SCHEMA) if rows else ALERT_SCHEMA.empty_table()
-    return alerts, _alert_evidence(evidence, evidence_parts)
+            evidence_parts.append((alert_id, account, [(instance_ids[r], a) for r, a in zip(own, anchored_here)]))
+    alerts = pa.Table.from_pylist(rows_out, schema=ALERT_SCHEMA) if rows_out else ALERT_SCHEMA.empty_table()
+    return alerts, _alert_evidence(parts, links, rows, evidence_parts)
 
 
 class _Lookup:
@@ -451,24 +510,31 @@ class _Lookup:
         return self.values[self.at[row]]
 
 
-def _capped(rows: list[int], rules: list[str], cap: int) -> list[int]:
-    """At most ``cap`` instances per rule code, in the given order."""
-    kept, per_rule = [], {}
-    for r in rows:
-        n = per_rule.get(rules[r], 0)
-        if n < cap:
-            kept.append(r)
-            per_rule[rules[r]] = n + 1
-    return kept
-
-
-def _alert_evidence(evidence: pa.Table, parts) -> pa.Table:
+def _alert_evidence(parts: list[RuleResult], links: _Links, alert_rows: np.ndarray, alerts) -> pa.Table:
     """Evidence of each alert: every row of the instances anchored at its account, and the rows
-    of other accounts' instances in which the account itself is sender or receiver."""
-    if not parts or evidence.num_rows == 0:
+    of other accounts' instances in which the account itself is sender or receiver.
+
+    Only the evidence rows of the alerts' instances are built (:meth:`RuleResult.evidence_rows`),
+    in the order of the rules' evidence tables concatenated."""
+    if not alerts or len(links.owner_row) == 0:
         return ALERT_EVIDENCE_SCHEMA.empty_table()
+    wanted = np.zeros(len(links.codes), dtype=bool)
+    wanted[alert_rows] = True
+    positions = np.flatnonzero(wanted[links.owner_row])
+    pieces, first = [], 0
+    for result in parts:
+        count = result.n_evidence
+        lo, hi = np.searchsorted(positions, [first, first + count])
+        if hi > lo:
+            piece = result.evidence_rows(positions[lo:hi] - first)
+            piece = piece.select(EVIDENCE_SCHEMA.names).cast(EVIDENCE_SCHEMA)
+            pieces.append(piece.append_column("_row", pa.array(positions[lo:hi])))
+        first += count
+    if not pieces:
+        return ALERT_EVIDENCE_SCHEMA.empty_table()
+    rows = pa.concat_tables(pieces)
     alert_col, account_col, instance_col, own_col = [], [], [], []
-    for alert_id, account, instances in parts:
+    for alert_id, account, instances in alerts:
         for instance_id, own in instances:
             alert_col.append(alert_id)
             account_col.append(account)
@@ -476,8 +542,6 @@ def _alert_evidence(evidence: pa.Table, parts) -> pa.Table:
             own_col.append(own)
     keys = pa.table({"alert_id": alert_col, "_account": account_col, "instance_id": instance_col,
                      "_own": own_col, "_order": np.arange(len(alert_col))})
-    rows = evidence.append_column("_row", pa.array(np.arange(evidence.num_rows)))
-    rows = rows.filter(pc.is_in(rows["instance_id"], value_set=pa.array(sorted(set(instance_col)), pa.string())))
     joined = keys.join(rows, "instance_id", join_type="inner")
     involved = pc.or_kleene(pc.equal(joined["sender"], joined["_account"]),
                             pc.equal(joined["receiver"], joined["_account"]))

@@ -444,107 +444,123 @@ def score_accounts(ledger: pa.Table, index: AccountIndex, results: Mapping[str, 
 def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, anomaly_pct, alerted,
             anchored_lists, member_lists, instances, parts, links, fitted_here, profile, indicators):
     alerted_codes = order[alerted[order]]
-    accounts = index.accounts
-    ids = accounts.take(pa.array(alerted_codes, pa.int64())).to_pylist()
+    n_alerts = len(alerted_codes)
+    ids = index.accounts.take(pa.array(alerted_codes, pa.int64())).to_pylist()
     alert_ids = [_alert_id(a) for a in ids]
+    if n_alerts == 0:
+        return ALERT_SCHEMA.empty_table(), ALERT_EVIDENCE_SCHEMA.empty_table()
 
-    # Instances per alerted account: anchored ones, then those naming it in their evidence.
+    # Instances per alerted account: anchored ones, then those naming it in their evidence, as
+    # (alert, instance) pairs in alert order; ``bounds[k]:bounds[k + 1]`` are alert k's pairs.
     party, rows, own_flags, totals = _alert_rows(instances, links, alerted_codes, index.n_accounts,
                                                  options.max_instances_per_rule)
     starts = np.searchsorted(party, alerted_codes, side="left")
-    ends = np.searchsorted(party, alerted_codes, side="right")
+    sizes = np.searchsorted(party, alerted_codes, side="right") - starts
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    pair_alert = np.repeat(np.arange(n_alerts), sizes)
+    pair = np.arange(bounds[-1]) - np.repeat(bounds[:-1], sizes) + np.repeat(starts, sizes)
+    party, rows, own_flags = party[pair], rows[pair], own_flags[pair]
+    picked = instances.select(["rule", "instance_id", "window_start", "window_end", "reasons"]).take(
+        pa.array(rows, pa.int64())).combine_chunks()
+
+    # reasons: each instance's conditions with its rule and id in front, listed per alert
+    listed = _single(picked.column("reasons"))
+    per_pair = listed.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64)
+    owner = pa.array(np.repeat(np.arange(len(rows)), per_pair))
+    flat = listed.flatten()
+    fields = [_single(picked.column("rule")).take(owner), _single(picked.column("instance_id")).take(owner)]
+    fields += flat.flatten()  # the conditions' fields, in REASON_TYPE's order (slicing accounted for)
+    reasons = pa.StructArray.from_arrays(fields, fields=list(ALERT_REASON_TYPE))
+    reason_bounds = np.concatenate([[0], np.cumsum(per_pair)]).astype(np.int64)[bounds]
+    reasons = pa.ListArray.from_arrays(pa.array(reason_bounds.astype(np.int32)), reasons)
+    instance_ids = pa.ListArray.from_arrays(pa.array(bounds.astype(np.int32)), _single(picked.column("instance_id")))
+
+    # the alert's window: the first start and the last end of its instances (null without any)
+    windows = {}
+    some = sizes > 0
+    for name, reduce in (("window_start", np.minimum), ("window_end", np.maximum)):
+        micros = picked.column(name).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        value = np.zeros(n_alerts, dtype=np.int64)
+        if micros.size:
+            value[some] = reduce.reduceat(micros, bounds[:-1][some])
+        windows[name] = pa.array(value, pa.int64(), mask=~some).cast(TIMESTAMP_TYPE)
+
+    # scenarios: the rule codes of the instances anchored at the account
+    rule_names = picked.column("rule").to_pylist()
+    scenarios: list[set] = [set() for _ in range(n_alerts)]
+    for i in np.flatnonzero(own_flags):
+        scenarios[pair_alert[i]].add(rule_names[i])
 
     contributions = model.detector.contributions(X, alerted_codes, fitted=fitted_here)
     columns = list(model.transform.columns)
     raw = {c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in columns}
-
-    needed = np.unique(rows)
-    picked = instances.select(["rule", "instance_id", "window_start", "window_end", "reasons"]).take(
-        pa.array(needed, pa.int64()))
-    at = {int(r): i for i, r in enumerate(needed)}
-    rules = _Lookup(at, picked.column("rule").to_pylist())
-    instance_ids = _Lookup(at, picked.column("instance_id").to_pylist())
-    starts_of = _Lookup(at, picked.column("window_start").to_pylist())
-    ends_of = _Lookup(at, picked.column("window_end").to_pylist())
-    reasons = _Lookup(at, picked.column("reasons").to_pylist())
     trafficking = set(options.fusion.trafficking)
-    rows_out = []
-    evidence_parts = []
-    for k, (code, account, alert_id) in enumerate(zip(alerted_codes, ids, alert_ids)):
-        own = rows[starts[k]:ends[k]].tolist()
-        anchored_here = own_flags[starts[k]:ends[k]].tolist()
+    per_alert = {name: [] for name in ("typologies", "trafficking", "trafficking_typologies", "key_term",
+                                       "fincen_typologies", "red_flags", "profile_indicators", "top_features")}
+    for k, code in enumerate(alerted_codes):
         typologies = sorted(set(anchored_lists[code]) | set(member_lists[code]))
-        alert_reasons = [{"rule": rules[r], "instance_id": instance_ids[r], **reason}
-                         for r in own for reason in reasons[r]]
         order_f = np.argsort(-contributions[k], kind="stable")[: options.top_features]
-        top = [{"name": columns[j], "value": float(raw[columns[j]][code]), "contribution": float(contributions[k, j])}
-               for j in order_f if contributions[k, j] > 0]
         tags = [t for t in typologies if t in trafficking]
-        rows_out.append({
-            "alert_id": alert_id, "account": account, "rank": int(ranks[code]), "score": float(risk[code]),
-            "rule_score": float(rule_score[code]), "anomaly_pct": float(anomaly_pct[code]),
-            "scenarios": sorted({rules[r] for r, a in zip(own, anchored_here) if a}),
-            "typologies": typologies, "trafficking": bool(tags), "trafficking_typologies": tags,
-            "key_term": FINCEN_KEY_TERM if tags else None,
-            "fincen_typologies": fincen_typologies(typologies), "red_flags": red_flags(typologies),
-            "trafficking_profile": float(profile[code]), "profile_indicators": indicators[code],
-            "window_start": min((starts_of[r] for r in own), default=None),
-            "window_end": max((ends_of[r] for r in own), default=None),
-            "reasons": alert_reasons, "instance_ids": [instance_ids[r] for r in own],
-            "n_instances_total": int(totals[k]),
-            "top_features": top,
-        })
-        if own:
-            evidence_parts.append((alert_id, account, [(instance_ids[r], a) for r, a in zip(own, anchored_here)]))
-    alerts = pa.Table.from_pylist(rows_out, schema=ALERT_SCHEMA) if rows_out else ALERT_SCHEMA.empty_table()
-    return alerts, _alert_evidence(parts, links, rows, evidence_parts)
+        per_alert["typologies"].append(typologies)
+        per_alert["trafficking"].append(bool(tags))
+        per_alert["trafficking_typologies"].append(tags)
+        per_alert["key_term"].append(FINCEN_KEY_TERM if tags else None)
+        per_alert["fincen_typologies"].append(fincen_typologies(typologies))
+        per_alert["red_flags"].append(red_flags(typologies))
+        per_alert["profile_indicators"].append(indicators[code])
+        per_alert["top_features"].append(
+            [{"name": columns[j], "value": float(raw[columns[j]][code]), "contribution": float(contributions[k, j])}
+             for j in order_f if contributions[k, j] > 0])
+    values = {
+        "alert_id": alert_ids, "account": ids, "rank": ranks[alerted_codes], "score": risk[alerted_codes],
+        "rule_score": rule_score[alerted_codes], "anomaly_pct": anomaly_pct[alerted_codes],
+        "scenarios": [sorted(s) for s in scenarios], **per_alert, "trafficking_profile": profile[alerted_codes],
+        **windows, "reasons": reasons, "instance_ids": instance_ids, "n_instances_total": totals,
+    }
+    alerts = pa.table([values[f.name] if isinstance(values[f.name], pa.Array) else pa.array(values[f.name], f.type)
+                       for f in ALERT_SCHEMA], schema=ALERT_SCHEMA)
+    return alerts, _alert_evidence(parts, links, pa.array(alert_ids, pa.string()).take(pa.array(pair_alert)),
+                                   party, rows, own_flags)
 
 
-class _Lookup:
-    """``values[at[row]]`` as ``lookup[row]``: the columns of the few instance rows alerts need."""
-
-    def __init__(self, at: dict[int, int], values: list):
-        self.at, self.values = at, values
-
-    def __getitem__(self, row: int):
-        return self.values[self.at[row]]
+def _single(column) -> pa.Array:
+    """One array from a column of a combined table (no chunk when it has no rows)."""
+    return column.chunk(0) if column.num_chunks == 1 else pa.concat_arrays(column.chunks) if column.num_chunks \
+        else pa.array([], column.type)
 
 
-def _alert_evidence(parts: list[RuleResult], links: _Links, alert_rows: np.ndarray, alerts) -> pa.Table:
+def _alert_evidence(parts: list[RuleResult], links: _Links, alert_id: pa.Array, party: np.ndarray,
+                    rows: np.ndarray, own: np.ndarray) -> pa.Table:
     """Evidence of each alert: every row of the instances anchored at its account, and the rows
     of other accounts' instances in which the account itself is sender or receiver.
 
-    Only the evidence rows of the alerts' instances are built (:meth:`RuleResult.evidence_rows`),
-    in the order of the rules' evidence tables concatenated."""
-    if not alerts or len(links.owner_row) == 0:
+    One (alert, instance) pair per element of the arrays (the alert's id, its account code, the
+    instance row, whether the instance is anchored at the account), in output order; within a
+    pair, rows in the order of the rules' evidence tables concatenated. Rows are chosen on
+    account codes; only the chosen ones are built (:meth:`RuleResult.evidence_rows`)."""
+    if len(rows) == 0 or len(links.owner_row) == 0:
         return ALERT_EVIDENCE_SCHEMA.empty_table()
-    wanted = np.zeros(len(links.codes), dtype=bool)
-    wanted[alert_rows] = True
-    positions = np.flatnonzero(wanted[links.owner_row])
-    pieces, first = [], 0
+    by_owner = np.argsort(links.owner_row, kind="stable")  # evidence positions grouped by instance row
+    counts = np.bincount(links.owner_row, minlength=len(links.codes))
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    each = counts[rows]
+    pair = np.repeat(np.arange(len(rows)), each)
+    within = np.arange(each.sum()) - np.repeat(np.cumsum(each) - each, each)
+    position = by_owner[np.repeat(first[rows], each) + within]
+    sender, receiver = links.parties
+    keep = own[pair] | (sender[position] == party[pair]) | (receiver[position] == party[pair])
+    pair, position = pair[keep], position[keep]
+    if len(position) == 0:
+        return ALERT_EVIDENCE_SCHEMA.empty_table()
+    unique, inverse = np.unique(position, return_inverse=True)
+    pieces, start = [], 0
     for result in parts:
         count = result.n_evidence
-        lo, hi = np.searchsorted(positions, [first, first + count])
+        lo, hi = np.searchsorted(unique, [start, start + count])
         if hi > lo:
-            piece = result.evidence_rows(positions[lo:hi] - first)
-            piece = piece.select(EVIDENCE_SCHEMA.names).cast(EVIDENCE_SCHEMA)
-            pieces.append(piece.append_column("_row", pa.array(positions[lo:hi])))
-        first += count
-    if not pieces:
-        return ALERT_EVIDENCE_SCHEMA.empty_table()
-    rows = pa.concat_tables(pieces)
-    alert_col, account_col, instance_col, own_col = [], [], [], []
-    for alert_id, account, instances in alerts:
-        for instance_id, own in instances:
-            alert_col.append(alert_id)
-            account_col.append(account)
-            instance_col.append(instance_id)
-            own_col.append(own)
-    keys = pa.table({"alert_id": alert_col, "_account": account_col, "instance_id": instance_col,
-                     "_own": own_col, "_order": np.arange(len(alert_col))})
-    joined = keys.join(rows, "instance_id", join_type="inner")
-    involved = pc.or_kleene(pc.equal(joined["sender"], joined["_account"]),
-                            pc.equal(joined["receiver"], joined["_account"]))
-    joined = joined.filter(pc.or_(joined["_own"], pc.fill_null(involved, False)))
-    joined = joined.sort_by([("_order", "ascending"), ("_row", "ascending")])
-    return joined.select(ALERT_EVIDENCE_SCHEMA.names).cast(ALERT_EVIDENCE_SCHEMA)
+            piece = result.evidence_rows(unique[lo:hi] - start)
+            pieces.append(piece.select(EVIDENCE_SCHEMA.names).cast(EVIDENCE_SCHEMA))
+        start += count
+    table = pa.concat_tables(pieces).take(pa.array(inverse))
+    table = table.add_column(0, ALERT_EVIDENCE_SCHEMA.field("alert_id"), alert_id.take(pa.array(pair)))
+    return table.cast(ALERT_EVIDENCE_SCHEMA)

@@ -939,9 +939,15 @@ def _run_bucket(plan: _Plan, key, table: pa.Table) -> pa.Table:
         features = feature_table(ledger, index, results=results)
         out.append(("features", features.filter(pc.is_in(features.column("account"), value_set=owned))))
     for name, result in results.items():
-        instances = result.instances.filter(pc.is_in(result.instances.column("account"), value_set=owned))
-        evidence = result.evidence.filter(pc.is_in(result.evidence.column("instance_id"),
-                                                   value_set=instances.column("instance_id").combine_chunks()))
+        keep = pc.is_in(result.instances.column("account"), value_set=owned)
+        instances = result.instances.filter(keep)
+        links = result.evidence_links(index.accounts, ledger.num_rows)
+        if links is not None:  # only the kept instances' evidence rows are built
+            kept = (keep.combine_chunks() if isinstance(keep, pa.ChunkedArray) else keep).to_numpy(zero_copy_only=False)
+            evidence = result.evidence_rows(np.flatnonzero(kept[links[0]]))
+        else:
+            evidence = result.evidence.filter(pc.is_in(result.evidence.column("instance_id"),
+                                                       value_set=instances.column("instance_id").combine_chunks()))
         evidence = evidence.append_column("_seq", pa.array(np.arange(evidence.num_rows, dtype=np.int64)))
         out += [(f"instances:{name}", instances), (f"evidence:{name}", evidence)]
     filesystem, folder = pafs.FileSystem.from_uri(plan.staging)

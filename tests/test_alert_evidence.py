@@ -80,7 +80,7 @@ def test_alert_instances_match_the_naive_twin(sample):
 
 @pytest.fixture(scope="module")
 def core(sample):
-    """The sample's ledger, its index, and the core rules' results (evidence not built yet)."""
+    """The sample's canonical ledger, its index, and the scan options (120 alerts, cap 2)."""
     result, options = sample
     ledger = result.read.ledger
     index = build_index(ledger)

@@ -165,12 +165,9 @@ class RunTables:
         self._tables: dict[str, pa.Table | None] = {}
 
     def table(self, name: str, required: bool = True) -> pa.Table | None:
-        if name not in self._tables:
+        if self._tables.get(name) is None:  # not read yet, or missing when it was optional
             self._tables[name] = _read(self.run_dir, name, required=required)
-        table = self._tables[name]
-        if table is None and required:  # read earlier as optional
-            _read(self.run_dir, name, required=True)
-        return table
+        return self._tables[name]
 
     def where(self, name: str, required: bool = True, **equal) -> pa.Table | None:
         """Rows whose columns equal the given values; several keyword arguments are OR-ed."""

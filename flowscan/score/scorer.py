@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 from ..errors import ConfigError, ConfigTypeError, DataError
 from ..index import AccountIndex
 from ..rules import EVIDENCE_SCHEMA, INSTANCE_SCHEMA, RuleResult
-from ..rules.instances import REASON_TYPE
+from ..rules.instances import REASON_TYPE, offsets_from_counts
 from ..schema import TIMESTAMP_TYPE
 from .detectors import Detector, FittedDetector
 from ..typologies import TYPOLOGIES, fincen_typologies, red_flags
@@ -456,9 +456,9 @@ def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, ano
                                                  options.max_instances_per_rule)
     starts = np.searchsorted(party, alerted_codes, side="left")
     sizes = np.searchsorted(party, alerted_codes, side="right") - starts
-    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    bounds = offsets_from_counts(sizes)
     pair_alert = np.repeat(np.arange(n_alerts), sizes)
-    pair = np.arange(bounds[-1]) - np.repeat(bounds[:-1], sizes) + np.repeat(starts, sizes)
+    pair = _spans(starts, sizes)
     party, rows, own_flags = party[pair], rows[pair], own_flags[pair]
     picked = instances.select(["rule", "instance_id", "window_start", "window_end", "reasons"]).take(
         pa.array(rows, pa.int64())).combine_chunks()
@@ -471,7 +471,7 @@ def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, ano
     fields = [_single(picked.column("rule")).take(owner), _single(picked.column("instance_id")).take(owner)]
     fields += flat.flatten()  # the conditions' fields, in REASON_TYPE's order (slicing accounted for)
     reasons = pa.StructArray.from_arrays(fields, fields=list(ALERT_REASON_TYPE))
-    reason_bounds = np.concatenate([[0], np.cumsum(per_pair)]).astype(np.int64)[bounds]
+    reason_bounds = offsets_from_counts(per_pair)[bounds]
     reasons = pa.ListArray.from_arrays(pa.array(reason_bounds.astype(np.int32)), reasons)
     instance_ids = pa.ListArray.from_arrays(pa.array(bounds.astype(np.int32)), _single(picked.column("instance_id")))
 
@@ -523,6 +523,11 @@ def _alerts(index, table, X, model, options, order, ranks, risk, rule_score, ano
                                    party, rows, own_flags)
 
 
+def _spans(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """``starts[i], ..., starts[i] + sizes[i] - 1`` for every ``i``, concatenated."""
+    return np.arange(sizes.sum()) - np.repeat(offsets_from_counts(sizes)[:-1] - starts, sizes)
+
+
 def _single(column) -> pa.Array:
     """One array from a column of a combined table (no chunk when it has no rows)."""
     return column.chunk(0) if column.num_chunks == 1 else pa.concat_arrays(column.chunks) if column.num_chunks \
@@ -542,11 +547,9 @@ def _alert_evidence(parts: list[RuleResult], links: _Links, alert_id: pa.Array, 
         return ALERT_EVIDENCE_SCHEMA.empty_table()
     by_owner = np.argsort(links.owner_row, kind="stable")  # evidence positions grouped by instance row
     counts = np.bincount(links.owner_row, minlength=len(links.codes))
-    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     each = counts[rows]
     pair = np.repeat(np.arange(len(rows)), each)
-    within = np.arange(each.sum()) - np.repeat(np.cumsum(each) - each, each)
-    position = by_owner[np.repeat(first[rows], each) + within]
+    position = by_owner[_spans(offsets_from_counts(counts)[rows], each)]
     sender, receiver = links.parties
     keep = own[pair] | (sender[position] == party[pair]) | (receiver[position] == party[pair])
     pair, position = pair[keep], position[keep]

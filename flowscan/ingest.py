@@ -615,16 +615,30 @@ def _sort(columns: dict[str, pa.ChunkedArray], threads: int) -> pa.Table:
     n = len(columns["timestamp"])
     names = list(columns)
     if n < 2 or _is_sorted(columns["timestamp"], columns["txn_id"]):
-        return pa.table(columns)
+        return pa.table({name: _one_chunk(columns.pop(name)) for name in names})
     order = pc.sort_indices(pa.table({"timestamp": columns["timestamp"], "txn_id": columns["txn_id"]}),
                             sort_keys=SORT_KEYS)
 
     def gather(name):
-        return name, columns.pop(name).take(order)
+        return name, _one_chunk(columns.pop(name).take(order))
 
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flowscan-sort") as pool:
         out = dict(pool.map(gather, names))
     return pa.table({name: out[name] for name in names})
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column`` as a single chunk, when its values fit one array (text under 2 GiB).
+
+    Rules take scattered rows of the ledger (evidence, instance ids); pyarrow's ``take`` on a
+    column of many chunks concatenates them first, every time, so one chunk per column makes
+    each take cost the rows it takes rather than the whole column."""
+    if column.num_chunks <= 1:
+        return column
+    if pa.types.is_string(column.type) or pa.types.is_binary(column.type):
+        if sum(chunk.buffers()[2].size for chunk in column.chunks if chunk.buffers()[2] is not None) >= 2**31 - 1:
+            return column  # 32-bit offsets: too much text for one array
+    return pa.chunked_array([column.combine_chunks()], type=column.type)
 
 
 def _is_sorted(timestamp: pa.ChunkedArray, txn_id: pa.ChunkedArray) -> bool:

@@ -116,9 +116,10 @@ def _earliest(pair_offsets, pair_receiver, pair_row_offsets, pair_ts, m, k, afte
 @jit
 def _scatter(s, offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous, amount, pair_offsets,
              pair_receiver, pair_row_offsets, pair_rows, pair_ts, window_us, min_intermediaries, tol_ppm, max_fanout,
-             cap, write, inst_pos, ev_pos, out_start, out_end, out_n, out_first, out_second, ev_rows):
+             cap, anchor_sink):
     """Scan the outgoing rows of source ``s`` (time-ordered). Returns (instances, evidence rows,
-    truncated anchors).
+    truncated anchors), and sets ``anchor_sink[a]`` to the sink of the instance anchored at
+    position ``a`` (:func:`_scatter_write` builds the instances from those alone).
 
     At each eligible outgoing row (the anchor: time ``t``, intermediary ``m0``), in the window
     ``[t, t + window)``: the candidate sinks are the first ``max_fanout`` distinct receivers
@@ -141,8 +142,6 @@ def _scatter(s, offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous,
     served = np.empty(max_fanout, dtype=np.int64)
     first_sums = np.empty(max_fanout, dtype=np.int64)
     second_sums = np.empty(max_fanout, dtype=np.int64)
-    firsts = np.empty(max_fanout, dtype=np.int64)
-    seconds = np.empty(max_fanout, dtype=np.int64)
     n_inst = 0
     n_ev = 0
     n_truncated = 0
@@ -210,8 +209,47 @@ def _scatter(s, offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous,
             a += 1
             continue
         k = sinks[best]
+        anchor_sink[a] = k
         count = 0
         last = a
+        for mi in range(n_mid):
+            g = _earliest(pair_offsets, pair_receiver, pair_row_offsets, pair_ts, middles[mi], k,
+                          pos_ts[middle_pos[mi]], limit)
+            if g >= 0:
+                count += 1
+                if middle_pos[mi] > last:
+                    last = middle_pos[mi]
+        n_inst += 1
+        n_ev += min(2 * count, cap)
+        a = last + 1
+    return n_inst, n_ev, n_truncated
+
+
+@jit
+def _scatter_write(s, offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous, amount, pair_offsets,
+                   pair_receiver, pair_row_offsets, pair_rows, pair_ts, window_us, max_fanout, cap, anchor_sink,
+                   inst_pos, ev_pos, out_start, out_end, out_n, out_first, out_second, ev_rows):
+    """Write the instances of source ``s`` that :func:`_scatter` anchored (``anchor_sink``), in
+    anchor order, from ``inst_pos`` and ``ev_pos`` on: an instance is its anchor's
+    intermediaries and the earliest second hop of each into the sink, as the scan found them,
+    without scanning the anchors that made none."""
+    lo = offsets[s]
+    hi = offsets[s + 1]
+    middles = np.empty(max_fanout, dtype=np.int64)
+    middle_pos = np.empty(max_fanout, dtype=np.int64)
+    firsts = np.empty(max_fanout, dtype=np.int64)
+    seconds = np.empty(max_fanout, dtype=np.int64)
+    i = inst_pos
+    e = ev_pos
+    for a in range(lo, hi):
+        k = anchor_sink[a]
+        if k < 0:
+            continue
+        t = pos_ts[a]
+        limit = t + window_us
+        n_mid, _ = _distinct_receivers(a, hi, rows, pos_ts, pos_receiver, pos_eligible, pos_previous, limit, -1,
+                                       max_fanout, middles, middle_pos)
+        count = 0
         end = t
         for mi in range(n_mid):
             g = _earliest(pair_offsets, pair_receiver, pair_row_offsets, pair_ts, middles[mi], k,
@@ -220,43 +258,37 @@ def _scatter(s, offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous,
                 firsts[count] = rows[middle_pos[mi]]
                 seconds[count] = pair_rows[g]
                 count += 1
-                if middle_pos[mi] > last:
-                    last = middle_pos[mi]
                 if pair_ts[g] > end:
                     end = pair_ts[g]
-        if write:
-            i = inst_pos + n_inst
-            first_hops = np.sort(firsts[:count])
-            second_hops = np.sort(seconds[:count])
-            first_total = 0
-            second_total = 0
-            for j in range(count):
-                first_total += amount[first_hops[j]]
-                second_total += amount[second_hops[j]]
-            out_start[i] = t
-            out_end[i] = end
-            out_n[i] = count
-            out_first[i] = first_total
-            out_second[i] = second_total
-            listed = 0
-            for j in range(count):
-                if listed < cap:
-                    ev_rows[ev_pos + n_ev + listed] = first_hops[j]
-                    listed += 1
-            for j in range(count):
-                if listed < cap:
-                    ev_rows[ev_pos + n_ev + listed] = second_hops[j]
-                    listed += 1
-        n_inst += 1
-        n_ev += min(2 * count, cap)
-        a = last + 1
-    return n_inst, n_ev, n_truncated
+        first_hops = np.sort(firsts[:count])
+        second_hops = np.sort(seconds[:count])
+        first_total = 0
+        second_total = 0
+        for j in range(count):
+            first_total += amount[first_hops[j]]
+            second_total += amount[second_hops[j]]
+        out_start[i] = t
+        out_end[i] = end
+        out_n[i] = count
+        out_first[i] = first_total
+        out_second[i] = second_total
+        listed = 0
+        for j in range(count):
+            if listed < cap:
+                ev_rows[e + listed] = first_hops[j]
+                listed += 1
+        for j in range(count):
+            if listed < cap:
+                ev_rows[e + listed] = second_hops[j]
+                listed += 1
+        i += 1
+        e += listed
 
 
 @parallel_jit
 def scatter_gather_count(offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous, amount, pair_offsets,
                          pair_receiver, pair_row_offsets, pair_rows, pair_ts, window_us, min_intermediaries, tol_ppm,
-                         max_fanout, cap):
+                         max_fanout, cap, anchor_sink):
     """Pass 1: instances, evidence rows and truncated anchors per source account.
 
     Parameters
@@ -277,6 +309,12 @@ def scatter_gather_count(offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_
     pair_rows, pair_ts : ndarray of int64, shape (n_eligible,)
         The eligible rows grouped by (sender, receiver), time-ordered in each pair, and their times.
     window_us, min_intermediaries, tol_ppm, max_fanout, cap : int
+    anchor_sink : ndarray of int64, shape (n_txn,)
+        All -1 on entry; set, per CSR position, to the sink of the instance anchored there
+        (pass 2 reads it). The caller makes it: made here with ``np.full``, this kernel, loaded
+        from Numba's cache in a process that had run other parallel kernels first, found one
+        instance fewer on a 10M-row ledger than compiled afresh (cause not found; Numba has
+        open issues on parallel kernels and its cache, e.g. numba#10128).
 
     Returns
     -------
@@ -286,12 +324,10 @@ def scatter_gather_count(offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_
     n_instances = np.zeros(n_accounts, dtype=np.int64)
     n_evidence = np.zeros(n_accounts, dtype=np.int64)
     n_truncated = np.zeros(n_accounts, dtype=np.int64)
-    i64 = np.zeros(0, dtype=np.int64)
     for s in numba.prange(n_accounts):
         n_i, n_e, n_t = _scatter(s, offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous, amount,
                                  pair_offsets, pair_receiver, pair_row_offsets, pair_rows, pair_ts, window_us,
-                                 min_intermediaries, tol_ppm, max_fanout, cap, False, 0, 0, i64, i64, i64, i64, i64,
-                                 i64)
+                                 min_intermediaries, tol_ppm, max_fanout, cap, anchor_sink)
         n_instances[s] = n_i
         n_evidence[s] = n_e
         n_truncated[s] = n_t
@@ -300,9 +336,10 @@ def scatter_gather_count(offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_
 
 @parallel_jit
 def scatter_gather_fill(offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous, amount, pair_offsets,
-                        pair_receiver, pair_row_offsets, pair_rows, pair_ts, window_us, min_intermediaries, tol_ppm,
-                        max_fanout, cap, inst_offsets, ev_offsets):
-    """Pass 2: write every instance at the position pass 1 reserved for its source.
+                        pair_receiver, pair_row_offsets, pair_rows, pair_ts, window_us, max_fanout, cap, anchor_sink,
+                        inst_offsets, ev_offsets):
+    """Pass 2: write every instance at the position pass 1 reserved for its source, from the
+    anchors and sinks pass 1 found (``anchor_sink``); the sources' other anchors are not scanned again.
 
     Returns
     -------
@@ -322,10 +359,9 @@ def scatter_gather_fill(offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_p
     for s in numba.prange(n_accounts):
         if inst_offsets[s + 1] == inst_offsets[s]:
             continue
-        _scatter(s, offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous, amount, pair_offsets,
-                 pair_receiver, pair_row_offsets, pair_rows, pair_ts, window_us, min_intermediaries, tol_ppm,
-                 max_fanout, cap, True, inst_offsets[s], ev_offsets[s], start, end, count, first_total, second_total,
-                 ev_rows)
+        _scatter_write(s, offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous, amount, pair_offsets,
+                       pair_receiver, pair_row_offsets, pair_rows, pair_ts, window_us, max_fanout, cap, anchor_sink,
+                       inst_offsets[s], ev_offsets[s], start, end, count, first_total, second_total, ev_rows)
         for k in range(inst_offsets[s], inst_offsets[s + 1]):
             account[k] = s
     return account, start, end, count, first_total, second_total, ev_rows

@@ -301,14 +301,16 @@ def scatter_gather(ledger: pa.Table, index: AccountIndex, /, *, options: Scatter
     for code in np.unique(currency[edge]):
         eligible = edge & (currency == code)
         offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous, *pairs = _scatter_arrays(index, ts, eligible)
-        args = (offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous, amount, *pairs, window_us,
-                options.min_intermediaries, tol, options.max_fanout, options.evidence_cap)
-        n_inst, n_ev, n_trunc = kernel.scatter_gather_count(*args)
+        arrays = (offsets, rows, pos_ts, pos_receiver, pos_eligible, pos_previous, amount, *pairs, window_us)
+        anchor_sink = np.full(len(rows), -1, dtype=np.int64)
+        n_inst, n_ev, n_trunc = kernel.scatter_gather_count(
+            *arrays, options.min_intermediaries, tol, options.max_fanout, options.evidence_cap, anchor_sink)
         truncated += n_trunc
         if not n_inst.any():
             continue
         account, start, end, count, first_total, second_total, ev_rows = kernel.scatter_gather_fill(
-            *args, offsets_from_counts(n_inst), offsets_from_counts(n_ev))
+            *arrays, options.max_fanout, options.evidence_cap, anchor_sink, offsets_from_counts(n_inst),
+            offsets_from_counts(n_ev))
         found.append(Found(
             rule=rule,
             typology=TYPOLOGY_SCATTER,

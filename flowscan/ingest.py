@@ -638,7 +638,10 @@ def _one_chunk(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_string(column.type) or pa.types.is_binary(column.type):
         if sum(chunk.buffers()[2].size for chunk in column.chunks if chunk.buffers()[2] is not None) >= 2**31 - 1:
             return column  # 32-bit offsets: too much text for one array
-    return pa.chunked_array([column.combine_chunks()], type=column.type)
+    try:
+        return pa.chunked_array([column.combine_chunks()], type=column.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # chunks that cannot be joined: kept as they are
+        return column
 
 
 def _is_sorted(timestamp: pa.ChunkedArray, txn_id: pa.ChunkedArray) -> bool:

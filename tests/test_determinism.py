@@ -95,3 +95,20 @@ def test_canonical_ledger_file_does_not_depend_on_read_batches(tmp_path, batch_s
         assert {read.ledger.column(c).num_chunks for c in read.ledger.column_names} == {1}
         written[name] = write_ledger(read, tmp_path / f"{name}.parquet")["ledger"].read_bytes()
     assert written["batched"] == written["default"]
+
+
+def test_joining_chunks_keeps_every_value():
+    import pyarrow as pa
+
+    from flowscan.ingest import _one_chunk
+
+    columns = [
+        pa.chunked_array([["a", None], [], ["c"]], pa.string()),
+        pa.chunked_array([pa.array(["x", "y"]).dictionary_encode(), pa.array(["z"]).dictionary_encode()]),
+        pa.chunked_array([[1, 2], [3]], pa.int64()),
+    ]
+    for column in columns:
+        joined = _one_chunk(column)
+        assert joined.type == column.type and joined.to_pylist() == column.to_pylist()
+        assert joined.num_chunks in (1, column.num_chunks)
+    assert _one_chunk(columns[0]).num_chunks == 1 and _one_chunk(columns[2]).num_chunks == 1

@@ -18,40 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
 import statistics
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-
-def run_once(python: str, ledger: str) -> dict:
-    out = Path(tempfile.mkdtemp(prefix="flowscan-compare-")) / "run"
-    try:
-        start = time.perf_counter()
-        done = subprocess.run(["/usr/bin/time", "-v", python, "-m", "flowscan", "scan", ledger, "--out", str(out),
-                               "--quiet"], capture_output=True, text=True, cwd=tempfile.gettempdir())
-        wall = time.perf_counter() - start
-        if done.returncode != 0:  # its own lines, not /usr/bin/time's report after them
-            said = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("\t")
-                    and not line.startswith("Command exited")]
-            raise SystemExit(f"{python}: flowscan scan failed: {said[-1] if said else done.returncode}")
-        peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1)) * 1024
-        stages = json.loads((out / "manifest.json").read_text())["timings_seconds"]
-        return {"wall_s": wall, "peak_rss_bytes": peak, "stages": stages}
-    finally:
-        shutil.rmtree(out.parent, ignore_errors=True)
+from .scan import run_once
 
 
 def compare(ledger: str, pythons: dict[str, str], runs: int) -> dict:
     for python in pythons.values():
-        run_once(python, ledger)  # warm-up, not counted
+        run_once(ledger, python, cwd=tempfile.gettempdir())  # warm-up, not counted
     samples: dict[str, list[dict]] = {name: [] for name in pythons}
     for i in range(runs):
         for name, python in pythons.items():
-            samples[name].append(run_once(python, ledger))
+            samples[name].append(run_once(ledger, python, cwd=tempfile.gettempdir()))
             print(f"{name} run {i + 1}: {samples[name][-1]['wall_s']:.1f} s", flush=True)
     summary = {}
     for name, found in samples.items():

@@ -32,15 +32,19 @@ from .kernels import ledger_path
 HERE = Path(__file__).resolve().parent
 
 
-def run_once(path: Path) -> dict:
+def run_once(path: Path, python: str = sys.executable, cwd: str | None = None) -> dict:
+    """One ``flowscan scan`` of ``path`` by ``python`` in a fresh process under ``/usr/bin/time -v``,
+    started in ``cwd`` (this process's own by default)."""
     out = Path(tempfile.mkdtemp(prefix="flowscan-bench-")) / "run"
     try:
         start = time.perf_counter()
-        done = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-m", "flowscan", "scan", str(path), "--out",
-                               str(out), "--quiet"], capture_output=True, text=True)
+        done = subprocess.run(["/usr/bin/time", "-v", python, "-m", "flowscan", "scan", str(path), "--out",
+                               str(out), "--quiet"], capture_output=True, text=True, cwd=cwd)
         wall = time.perf_counter() - start
-        if done.returncode != 0:
-            raise SystemExit(f"flowscan scan failed: {done.stderr.strip().splitlines()[-1]}")
+        if done.returncode != 0:  # its own lines, not /usr/bin/time's report after them
+            said = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("\t")
+                    and not line.startswith("Command exited")]
+            raise SystemExit(f"{python}: flowscan scan failed: {said[-1] if said else done.returncode}")
         peak_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
         manifest = json.loads((out / "manifest.json").read_text())
         return {"wall_s": wall, "peak_rss_bytes": peak_kib * 1024, "stages": manifest["timings_seconds"],

@@ -49,8 +49,10 @@ from .read import sources as S
 
 __all__ = [
     "ACCOUNT_LABELS_SCHEMA",
+    "AlertPrecision",
     "AtK",
     "Evaluation",
+    "RulePrecision",
     "TypologyRecall",
     "average_precision_from_ranks",
     "evaluate",
@@ -458,6 +460,55 @@ class TypologyRecall:
 
 
 @dataclass(frozen=True)
+class RulePrecision:
+    """How often the accounts a typology fired at are labelled positive: the scenario's
+    productivity, the figure a model validation asks of each rule.
+
+    Attributes
+    ----------
+    typology : str
+        A typology of the run's ``typologies`` column (instances anchored at the account).
+    fired : int
+        Scored accounts it fired at.
+    hits : int
+        Of those, the labelled positives.
+    precision : float
+        ``hits / fired``.
+    lift : float or None
+        ``precision / base_rate``: how much better than picking accounts at random; None
+        when no scored account is positive.
+    """
+
+    typology: str
+    fired: int
+    hits: int
+    precision: float
+    lift: float | None
+
+
+@dataclass(frozen=True)
+class AlertPrecision:
+    """The run's alerts (column ``alerted``) against the labels.
+
+    Attributes
+    ----------
+    alerts : int
+        Alerted accounts.
+    hits : int
+        Alerted accounts labelled positive.
+    precision : float or None
+        ``hits / alerts``; None without alerts.
+    recall : float or None
+        ``hits / positives scored``; None when no scored account is positive.
+    """
+
+    alerts: int
+    hits: int
+    precision: float | None
+    recall: float | None
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Account-level quality of a ranking. Build it with :func:`evaluate`.
 
@@ -485,6 +536,11 @@ class Evaluation:
     typologies : tuple of TypologyRecall
         Sorted by typology name.
     notes : tuple of str
+    rules : tuple of RulePrecision
+        One per typology that fired, sorted by name; empty when the accounts have no
+        ``typologies`` column.
+    alerts : AlertPrecision or None
+        None when the accounts have no ``alerted`` column.
     """
 
     accounts_source: str
@@ -498,6 +554,8 @@ class Evaluation:
     at_k: tuple[AtK, ...]
     typologies: tuple[TypologyRecall, ...]
     notes: tuple[str, ...] = ()
+    rules: tuple[RulePrecision, ...] = ()
+    alerts: AlertPrecision | None = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict with a fixed key order."""
@@ -522,6 +580,11 @@ class Evaluation:
                  "recall_at_k": {str(a.k): r for a, r in zip(self.at_k, t.recall)}}
                 for t in self.typologies
             ],
+            "alerts": None if self.alerts is None else {
+                "alerts": self.alerts.alerts, "hits": self.alerts.hits, "precision": self.alerts.precision,
+                "recall": self.alerts.recall},
+            "rules": [{"typology": r.typology, "fired": r.fired, "hits": r.hits, "precision": r.precision,
+                       "lift": r.lift} for r in self.rules],
             "notes": list(self.notes),
         }
 
@@ -540,8 +603,8 @@ class Evaluation:
         return path
 
     def format(self) -> str:
-        """A plain-text report: counts, average precision, a table of the cuts and one of
-        recall per typology."""
+        """A plain-text report: counts, average precision, a table of the cuts, one of recall
+        per typology, the alerts' precision and one of precision per rule typology."""
 
         def num(value: float | None) -> str:
             return "-" if value is None else f"{value:.4f}"
@@ -567,6 +630,16 @@ class Evaluation:
             lines += _grid(rows, left=1)
         if self.n_positives_untyped:
             lines.append(f"{self.n_positives_untyped:,} scored positives have no typology in the labels")
+        if self.alerts is not None:
+            a = self.alerts
+            lines += ["", f"alerts: {a.alerts:,}, of which {a.hits:,} labelled positive "
+                          f"(precision {num(a.precision)}, recall {num(a.recall)})"]
+        if self.rules:
+            lines += ["", "precision per rule typology (accounts it fired at)"]
+            rows = [("typology", "fired", "hits", "precision", "lift")]
+            rows += [(r.typology, f"{r.fired:,}", f"{r.hits:,}", num(r.precision),
+                      "-" if r.lift is None else f"{r.lift:.2f}") for r in self.rules]
+            lines += _grid(rows, left=1)
         if self.notes:
             lines += ["", *(f"note: {n}" for n in self.notes)]
         return "\n".join(lines)
@@ -602,8 +675,13 @@ def average_precision_from_ranks(is_positive: np.ndarray) -> float | None:
     return float(np.mean(hits / (positions + 1)))
 
 
+OPTIONAL_COLUMNS = ("typologies", "alerted")
+"""Columns of a run's accounts that :func:`evaluate` uses when they are there."""
+
+
 def _read_accounts(accounts) -> tuple[pa.Table, str]:
-    """The ``account`` and ``rank`` columns of a run, checked; and the name of their source."""
+    """The ``account`` and ``rank`` columns of a run, checked, with ``typologies`` and
+    ``alerted`` when present; and the name of their source."""
     if isinstance(accounts, pa.Table):
         table, name = accounts, "accounts table"
         shown = "<table>"
@@ -620,7 +698,8 @@ def _read_accounts(accounts) -> tuple[pa.Table, str]:
             raise DataError(f"{path}: no column {', '.join(repr(m) for m in missing)}; {ACCOUNTS_FILE} needs "
                             "'account' and 'rank' (1 = riskiest), as flowscan's scoring writes them")
         try:
-            table = S.parquet_file(source).read(columns=["account", "rank"])
+            table = S.parquet_file(source).read(
+                columns=["account", "rank", *(c for c in OPTIONAL_COLUMNS if c in schema.names)])
         except (pa.ArrowInvalid, OSError) as error:
             raise CorruptFileError(path, f"corrupt Parquet data ({S._short(error)})") from None
         name = shown = str(path)
@@ -652,7 +731,19 @@ def _read_accounts(accounts) -> tuple[pa.Table, str]:
     if repeated:
         raise DataError(f"{name}: {repeated} repeated value(s) in column 'rank'; ranks must be a total order "
                         "(ties broken by the writer)")
-    return pa.table({"account": account, "rank": rank.cast(pa.int64())}), shown
+    columns = {"account": account, "rank": rank.cast(pa.int64())}
+    if "typologies" in table.column_names:
+        kinds = table.column("typologies")
+        if not (pa.types.is_list(kinds.type) or pa.types.is_large_list(kinds.type)) or not (
+                pa.types.is_string(kinds.type.value_type) or pa.types.is_large_string(kinds.type.value_type)):
+            raise DataError(f"{name}: column 'typologies' is {kinds.type}; expected a list of strings")
+        columns["typologies"] = kinds.cast(pa.list_(pa.string()))
+    if "alerted" in table.column_names:
+        alerted = table.column("alerted")
+        if not pa.types.is_boolean(alerted.type):
+            raise DataError(f"{name}: column 'alerted' is {alerted.type}; expected bool")
+        columns["alerted"] = pc.fill_null(alerted, False)
+    return pa.table(columns), shown
 
 
 def _check_labels(labels) -> tuple[pa.Table, str]:
@@ -701,7 +792,9 @@ def evaluate(accounts, labels, /, *, ks: Sequence[int] = (100, 500, 1000)) -> Ev
     accounts : pyarrow.Table, str or Path
         The run's accounts: a table, a run folder holding ``accounts.parquet``, or that file.
         Columns ``account`` (string, unique, not null) and ``rank`` (integer, unique, not
-        null, 1 = riskiest) are used; others are ignored.
+        null, 1 = riskiest) are used; ``typologies`` (list of strings: the rule typologies
+        anchored at the account) and ``alerted`` (bool), as flowscan writes them, when present;
+        others are ignored.
     labels : pyarrow.Table, str or Path
         Labels in :data:`ACCOUNT_LABELS_SCHEMA` from :func:`load_account_labels` (a path is
         passed to it).
@@ -727,6 +820,10 @@ def evaluate(accounts, labels, /, *, ks: Sequence[int] = (100, 500, 1000)) -> Ev
     and a labelled positive absent from the run is counted in ``n_positives_absent`` and as
     missed in ``AtK.recall_all`` (recall over all labelled positives). Accounts are ordered
     by ``rank``, so the result does not depend on the row order of the table.
+
+    With ``typologies``, :attr:`Evaluation.rules` gives each typology's precision over the
+    accounts it fired at (a typology listed twice for one account counts once); with
+    ``alerted``, :attr:`Evaluation.alerts` gives the precision and recall of the alerts.
     """
     ks = _check_ks(ks)
     table, accounts_source = _read_accounts(accounts)
@@ -777,6 +874,25 @@ def evaluate(accounts, labels, /, *, ks: Sequence[int] = (100, 500, 1000)) -> Ev
         recall = tuple(float(np.count_nonzero(where < a.k_used)) / len(where) if len(where) else None for a in at_k)
         typologies.append(TypologyRecall(kind, len(where), absent_typology.get(kind, 0), recall))
 
+    rules = []
+    if "typologies" in table.column_names:
+        fired: dict[str, list[int]] = {}
+        for i, kinds in enumerate(table.column("typologies").to_pylist()):
+            for kind in set(kinds or ()):
+                if kind is not None:
+                    fired.setdefault(kind, []).append(i)
+        for kind in sorted(fired):
+            where = np.asarray(fired[kind], dtype=np.int64)
+            hits = int(np.count_nonzero(y[where]))
+            precision = hits / len(where)
+            rules.append(RulePrecision(kind, len(where), hits, precision, precision * n / n_pos if n_pos else None))
+    alerts = None
+    if "alerted" in table.column_names:
+        alerted = table.column("alerted").to_numpy(zero_copy_only=False).astype(bool)
+        n_alerts, hits = int(alerted.sum()), int(np.count_nonzero(alerted & y))
+        alerts = AlertPrecision(n_alerts, hits, hits / n_alerts if n_alerts else None,
+                                hits / n_pos if n_pos else None)
+
     return Evaluation(
         accounts_source=accounts_source,
         labels_source=labels_source,
@@ -789,4 +905,6 @@ def evaluate(accounts, labels, /, *, ks: Sequence[int] = (100, 500, 1000)) -> Ev
         at_k=tuple(at_k),
         typologies=tuple(typologies),
         notes=tuple(notes),
+        rules=tuple(rules),
+        alerts=alerts,
     )

@@ -204,7 +204,8 @@ def test_to_json_is_atomic_and_round_trips(tmp_path):
     out = ev.to_json(tmp_path / "evaluation.json")
     assert json.loads(out.read_text()) == ev.to_dict()
     assert [p.name for p in tmp_path.iterdir()] == ["evaluation.json"]  # no temporary left behind
-    assert list(ev.to_dict()) == ["accounts", "labels", "average_precision", "at_k", "typologies", "notes"]
+    assert list(ev.to_dict()) == ["accounts", "labels", "average_precision", "at_k", "typologies", "alerts", "rules",
+                                  "notes"]
 
 
 def test_format_shows_the_figures():
@@ -215,6 +216,81 @@ def test_format_shows_the_figures():
     cycle = next(line for line in lines if line.startswith("cycle"))
     assert cycle.split() == ["cycle", "2", "1", "0.0000", "0.5000", "1.0000", "1.0000"]
     assert "1 scored positives have no typology in the labels" in text
+
+
+# -- rule and alert precision ----------------------------------------------------------------
+#
+# The hand ranking with the columns a flowscan run writes (positives A, C, D, H of 10):
+#   typologies: A [fan_in], B [fan_in, cycle], C [cycle, cycle], D [], H [fan_in], J [cycle]
+#   fan_in fired at A, B, H -> 2 hits of 3; cycle at B, C, J (C once) -> 1 hit of 3
+#   lift = precision / base rate (4/10): fan_in (2/3) / (4/10) = 5/3, cycle (1/3) / (4/10) = 5/6
+#   alerted: A, B, C -> 2 hits of 3 alerts; recall 2 of the 4 scored positives
+
+
+def hand_run() -> pa.Table:
+    kinds = {"A": ["fan_in"], "B": ["fan_in", "cycle"], "C": ["cycle", "cycle"], "H": ["fan_in"], "J": ["cycle"]}
+    table = ranking(HAND_ACCOUNTS)
+    table = table.append_column("typologies", pa.array([kinds.get(a, []) for a in HAND_ACCOUNTS],
+                                                       pa.list_(pa.string())))
+    return table.append_column("alerted", pa.array([a in "ABC" for a in HAND_ACCOUNTS]))
+
+
+def test_rule_and_alert_precision_by_hand():
+    ev = evaluate(hand_run(), HAND_LABELS, ks=(5,))
+    got = {r.typology: (r.fired, r.hits) for r in ev.rules}
+    assert got == {"cycle": (3, 1), "fan_in": (3, 2)}
+    assert [r.typology for r in ev.rules] == ["cycle", "fan_in"]
+    assert [r.precision for r in ev.rules] == pytest.approx([1 / 3, 2 / 3])
+    assert [r.lift for r in ev.rules] == pytest.approx([5 / 6, 5 / 3])
+    a = ev.alerts
+    assert (a.alerts, a.hits) == (3, 2)
+    assert (a.precision, a.recall) == pytest.approx((2 / 3, 2 / 4))
+
+
+def test_rule_precision_matches_a_loop_over_rows(tmp_path):
+    rng = np.random.default_rng(5)
+    accounts = [f"acc{i:03d}" for i in range(200)]
+    kinds = [sorted(rng.choice(["fan_in", "cycle", "structuring"], size=rng.integers(0, 3)).tolist())
+             for _ in accounts]
+    alerted = (rng.random(200) < 0.2).tolist()
+    table = ranking(accounts)
+    table = table.append_column("typologies", pa.array(kinds, pa.list_(pa.string())))
+    table = table.append_column("alerted", pa.array(alerted))
+    truth = {a: bool(rng.random() < 0.3) for a in accounts}
+    labels = labels_table([(a, p, []) for a, p in truth.items()])
+    ev = evaluate(write_run(tmp_path, table), labels, ks=(10,))  # through the file, as the CLI reads it
+    expected = {}
+    for account, ks in zip(accounts, kinds):
+        for kind in set(ks):
+            fired, hits = expected.get(kind, (0, 0))
+            expected[kind] = (fired + 1, hits + truth[account])
+    assert {r.typology: (r.fired, r.hits) for r in ev.rules} == expected
+    hits = sum(1 for a, al in zip(accounts, alerted) if al and truth[a])
+    assert (ev.alerts.alerts, ev.alerts.hits) == (sum(alerted), hits)
+
+
+def test_without_the_run_columns_there_is_no_rule_or_alert_precision():
+    ev = hand_evaluation()
+    assert ev.rules == () and ev.alerts is None
+    assert ev.to_dict()["alerts"] is None and ev.to_dict()["rules"] == []
+    assert "precision per rule typology" not in ev.format()
+
+
+def test_format_shows_rule_and_alert_precision():
+    text = evaluate(hand_run(), HAND_LABELS, ks=(5,)).format()
+    assert "alerts: 3, of which 2 labelled positive (precision 0.6667, recall 0.5000)" in text
+    rules = text.split("precision per rule typology (accounts it fired at)")[1]
+    line = next(x for x in rules.splitlines() if x.startswith("fan_in"))
+    assert line.split() == ["fan_in", "3", "2", "0.6667", "1.67"]
+
+
+def test_bad_typologies_or_alerted_column(tmp_path):
+    table = ranking(HAND_ACCOUNTS).append_column("typologies", pa.array(["x"] * 10))
+    with pytest.raises(DataError, match="column 'typologies' is string; expected a list of strings"):
+        evaluate(table, HAND_LABELS)
+    table = ranking(HAND_ACCOUNTS).append_column("alerted", pa.array([1] * 10))
+    with pytest.raises(DataError, match="column 'alerted' is int64; expected bool"):
+        evaluate(table, HAND_LABELS)
 
 
 # -- bad input -------------------------------------------------------------------------------

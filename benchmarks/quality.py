@@ -4,7 +4,8 @@ For each labelled source, every rule runs once (the core rules and the human-tra
 with the source's reference tables when it has them; a pack rule whose tables are missing is
 skipped, as ``flowscan scan`` does); then scoring runs with each PyOD detector (HBOS, IForest,
 ECOD, COPOD, their rank-averaged ensemble) fused with the rule hits, plus three ablations of the
-default (anomaly score alone; rule hits alone; the core rules without the pack). Each ranking is measured with
+default (anomaly score alone; rule hits alone; the core rules without the pack) and one candidate
+change (the graph-shape typologies at half weight). Each ranking is measured with
 :func:`flowscan.evaluate.evaluate` against the source's own labels: average precision,
 precision@100, and the alerts the default policy raises. Labels are read only to measure.
 
@@ -66,8 +67,13 @@ def sources() -> dict[str, tuple[list[Path], list[Path], Path | None]]:
     return found
 
 
+GRAPH = ("fan_in", "fan_out", "gather_scatter", "scatter_gather", "rapid_movement")
+"""The graph-shape typologies, whose weights one variant halves."""
+
+
 def variants():
     from flowscan.score import Detector, Fusion, ScoreOptions
+    from flowscan.score.fusion import WEIGHTS
     from flowscan.typologies import TYPOLOGIES
 
     out = {name: ScoreOptions(detector=Detector(name)) for name in ("hbos", "iforest", "ecod", "copod", "ensemble")}
@@ -76,6 +82,7 @@ def variants():
     out["hbos, anomaly only"] = ScoreOptions(fusion=Fusion(weights={t: 0.0 for t in TYPOLOGIES}, default_weight=0.0))
     out["hbos, rules only"] = ScoreOptions(fusion=Fusion(anomaly_weight=0.0))
     out["hbos, core rules only"] = ScoreOptions()  # scored without the pack's results (see measure)
+    out["hbos, graph rules at half weight"] = ScoreOptions(fusion=Fusion(weights={t: WEIGHTS[t] / 2 for t in GRAPH}))
     return out
 
 
@@ -111,7 +118,9 @@ def measure() -> list[dict]:
                 "positives": figures["labels"]["positives_scored"],
                 "average_precision": figures["average_precision"],
                 "precision_at_100": figures["at_k"][0]["precision"],
-                "alerts": scores.alerts.num_rows, "score_s": seconds, "rules_s": rules_s,
+                "alerts": scores.alerts.num_rows, "alert_hits": figures["alerts"]["hits"],
+                "score_s": seconds, "rules_s": rules_s,
+                "rules": {r["typology"]: [r["fired"], r["hits"]] for r in figures["rules"]},
             })
             print(f"{name:40s} {variant:20s} AP {figures['average_precision']:.3f} "
                   f"P@100 {figures['at_k'][0]['precision']:.2f} alerts {scores.alerts.num_rows}", flush=True)
@@ -143,6 +152,24 @@ def markdown(rows: list[dict], command: str) -> str:
         cells = [f"{mine[n]['average_precision']:.2f} / {mine[n]['precision_at_100']:.2f}" for n in names]
         lines.append(f"| {source} | {first['rows']:,} | {first['accounts']:,} | {first['positives']:,} | "
                      + " | ".join(cells) + f" | {mine['hbos']['alerts']:,} |")
+    lines += ["", "Precision of each rule typology in the default run: labelled positives / accounts it fired "
+                  "at (`flowscan evaluate`, \"precision per rule typology\"); the last row is the default "
+                  "alerts'. Base rate = positives / accounts.", ""]
+    defaults = {source: next(r for r in rows if r["source"] == source and r["variant"] == "hbos")
+                for source in sources_seen}
+    kinds = sorted({k for r in defaults.values() for k in r["rules"]})
+    lines += ["| typology | " + " | ".join(sources_seen) + " |", "|---|" + "---:|" * len(sources_seen)]
+    for kind in kinds:
+        cells = []
+        for source in sources_seen:
+            fired, hits = defaults[source]["rules"].get(kind, (0, 0))
+            cells.append(f"{hits:,} / {fired:,} ({hits / fired:.2f})" if fired else "")
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    lines.append("| **alerts** | " + " | ".join(
+        f"{r['alert_hits']:,} / {r['alerts']:,} ({r['alert_hits'] / r['alerts']:.2f})" if r["alerts"] else "0"
+        for r in defaults.values()) + " |")
+    lines.append("| base rate | " + " | ".join(f"{r['positives'] / r['accounts']:.3f}" for r in defaults.values())
+                 + " |")
     return "\n".join(lines) + "\n"
 
 

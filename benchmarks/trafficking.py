@@ -124,16 +124,18 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per rule (median)")
     parser.add_argument("--data", type=Path, default=Path(__file__).parent / "data" / "generated")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "trafficking-results.json")
+    parser.add_argument("--config", type=Path, help="flowscan TOML configuration for the scans (defaults otherwise)")
     args = parser.parse_args(argv)
 
     import flowscan
 
     args.data.mkdir(parents=True, exist_ok=True)
-    results = {"spec": args.spec, "seeds": {}}
+    results = {"spec": args.spec, "config": str(args.config) if args.config else None, "seeds": {}}
     for seed in args.seeds:
         directory = _generate(seed, args.data, args.spec)
         with tempfile.TemporaryDirectory():
-            run = flowscan.scan(directory / "transactions.parquet", reference=directory / "reference")
+            run = flowscan.scan(directory / "transactions.parquet", reference=directory / "reference",
+                                config=args.config)
         quality = _quality(run, directory)
         speed = _speed(directory, args.runs)
         results["seeds"][str(seed)] = {"quality": quality, "speed": speed}

@@ -394,6 +394,17 @@ def warmup() -> None:
 
 
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace the output directory if it exists.")]
+ReportWorkers = Annotated[
+    int, typer.Option("--report-workers", min=0, envvar="FLOWSCAN_REPORT_WORKERS",
+                      help="Processes drawing the report's images, this one included; 0 = every CPU available. "
+                      "The report is the same for any value.")
+]
+
+
+def _report_workers(value: int) -> int:
+    from .report import available_cpus
+
+    return value or available_cpus()
 
 
 @app.command()
@@ -442,6 +453,7 @@ def scan(
         int, typer.Option("--report-alerts", min=0, help="Alerts detailed in report.html (plots, flow graph, "
                           "reasons); the alert table lists them all. 0 writes no report.")
     ] = 25,
+    report_workers: ReportWorkers = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also print each stage's seconds on stderr.")
@@ -546,7 +558,8 @@ def scan(
                               reference=reference, progress=progress)
         progress("write", 1, 1)
         written = write_run(result, out_dir, overwrite=overwrite, pseudonym_key=key, pseudonym_map=pseudonym_map,
-                            exports=exports, report_alerts=report_alerts)
+                            exports=exports, report_alerts=report_alerts,
+                            report_workers=_report_workers(report_workers))
     if save_model is not None:
         save(result.scores.model, save_model)
     if verbose:
@@ -816,6 +829,7 @@ def report(
         int, typer.Option("--max-alerts", min=0, help="Top alerts detailed with reasons, features and images; "
                           "the ranked table lists every alert (up to 1,000) either way.")
     ] = 50,
+    report_workers: ReportWorkers = 0,
 ) -> None:
     """Write the run's HTML report: one self-contained page that opens offline.
 
@@ -831,7 +845,7 @@ def report(
     """
     from .report import write_report
 
-    path = write_report(run_dir, out=out_path, max_alerts=max_alerts)
+    path = write_report(run_dir, out=out_path, max_alerts=max_alerts, workers=_report_workers(report_workers))
     out.print(f"wrote {path}", markup=False)
 
 

@@ -22,6 +22,15 @@ the images (no mathtext). The same run directory gives a byte-identical page: th
 have fixed sizes, a fixed style and no timestamp, the layouts have no randomness, and the page
 holds no time of writing and not the run directory's own path (the run may be written in a
 temporary directory renamed at the end).
+
+Drawing the images is most of the report's time (about a quarter of a second per alert). With
+``workers`` above 1 they are drawn by this process and ``workers - 1`` worker processes
+started with ``spawn`` (a fresh interpreter, never a fork of a process whose Numba threads are
+running); each image depends on its own inputs only, so the page is byte-identical for any
+number of workers. The library's default is 1: a process started with ``spawn`` imports the
+caller's main script, which a notebook or an unguarded script cannot allow. ``flowscan scan``
+and ``flowscan report`` use every CPU available (``--report-workers``). If a worker cannot be
+started or dies, its images are drawn in this process instead.
 """
 
 from __future__ import annotations
@@ -32,9 +41,12 @@ import html
 import io
 import json
 import math
+import multiprocessing
 import os
 import tempfile
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +57,10 @@ import pyarrow.parquet as pq
 
 from .currency import MINOR_DIGITS
 from .errors import ConfigError, ConfigTypeError, CorruptFileError, DataError
+
+MIN_PARALLEL_ALERTS = 6
+"""Alerts with images below which they are drawn in this process whatever ``workers`` says:
+starting a worker process costs about as much as drawing the images of six alerts."""
 
 MAX_TABLE_ROWS = 1000
 """Alerts listed in the ranked table; the full list is alerts.parquet."""
@@ -84,7 +100,7 @@ details pre{background:#f7f7f7;padding:.5rem;overflow-x:auto;font-size:.8rem}
 """
 
 
-def write_report(run_dir, /, *, out=None, max_alerts: int = 50) -> Path:
+def write_report(run_dir, /, *, out=None, max_alerts: int = 50, workers: int = 1) -> Path:
     """Write the HTML report of a run directory; returns its path.
 
     Parameters
@@ -97,6 +113,9 @@ def write_report(run_dir, /, *, out=None, max_alerts: int = 50) -> Path:
     max_alerts : int, default=50
         Alerts detailed with reasons, features and images (the top of the ranking). Every
         alert up to :data:`MAX_TABLE_ROWS` is listed in the ranked table.
+    workers : int, default=1
+        Processes drawing the images, this one included (see the module docstring); the
+        page is the same for any value. :func:`available_cpus` is what the CLI passes.
 
     Returns
     -------
@@ -108,7 +127,8 @@ def write_report(run_dir, /, *, out=None, max_alerts: int = 50) -> Path:
     DataError
         ``run_dir`` is not a run directory (a file is missing, or a file is not readable).
     ConfigError
-        ``max_alerts`` is negative (a ``ConfigTypeError`` when it is not an int).
+        ``max_alerts`` is negative or ``workers`` below 1 (a ``ConfigTypeError`` when one is
+        not an int).
 
     Notes
     -----
@@ -122,9 +142,10 @@ def write_report(run_dir, /, *, out=None, max_alerts: int = 50) -> Path:
     if max_alerts < 0:
         raise ConfigError(f"The 'max_alerts' parameter of write_report must be a non-negative int. "
                           f"Got {max_alerts} instead.")
+    _check_workers("write_report", workers)
     run_dir = Path(run_dir)
     target = Path(out) if out is not None else run_dir / "report.html"
-    page = render_report(run_dir, max_alerts=max_alerts)
+    page = render_report(run_dir, max_alerts=max_alerts, workers=workers)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     try:
@@ -138,9 +159,27 @@ def write_report(run_dir, /, *, out=None, max_alerts: int = 50) -> Path:
     return target
 
 
-def render_report(run_dir, /, *, max_alerts: int = 50) -> str:
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _check_workers(function: str, workers) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise ConfigTypeError(f"The 'workers' parameter of {function} must be an int. "
+                              f"Got {type(workers).__name__} instead.")
+    if workers < 1:
+        raise ConfigError(f"The 'workers' parameter of {function} must be at least 1. Got {workers} instead.")
+
+
+def render_report(run_dir, /, *, max_alerts: int = 50, workers: int = 1) -> str:
     """The HTML page of :func:`write_report`, as a string."""
+    _check_workers("render_report", workers)
     run = _Run(Path(run_dir), max_alerts)
+    run.figures = _figures([_figure_job(run, alert) for alert in run.detailed], workers)
     parts = [
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_e(_CSP)}\">\n",
@@ -375,13 +414,72 @@ def _details(run: _Run) -> str:
         out.append(f"<p class=\"note\">All {shown:,} alerts are detailed below.</p>\n")
     else:
         out.append("<p class=\"note\">No alert to detail.</p>\n")
-    for alert in run.detailed:
-        out.append(_alert_section(run, alert))
+    for alert, figures in zip(run.detailed, run.figures):
+        out.append(_alert_section(run, alert, figures))
     out.append("</section>\n")
     return "".join(out)
 
 
-def _alert_section(run: _Run, alert) -> str:
+def _figure_job(run: _Run, alert) -> tuple | None:
+    """What the images of an alert are drawn from: its evidence transactions (the
+    :data:`MAX_PLOTTED_TXNS` largest when there are more), account and window; None without
+    evidence."""
+    txns = _unique_transactions(run.evidence.get(alert["alert_id"], []))
+    if not txns:
+        return None
+    if len(txns) > MAX_PLOTTED_TXNS:
+        txns = sorted(txns, key=lambda t: (-_major(t), t["txn_id"]))[:MAX_PLOTTED_TXNS]
+        txns.sort(key=lambda t: (t["timestamp"], t["txn_id"]))
+    return txns, alert["account"], alert["window_start"], alert["window_end"]
+
+
+def _draw(txns, account, window_start, window_end) -> tuple[bytes, bytes, str]:
+    """The timeline PNG, the flow-graph PNG and the graph's note of one alert."""
+    timeline = _timeline_png(txns, account, window_start, window_end)
+    graph, note = _graph_png(txns, account)
+    return timeline, graph, note
+
+
+def _figures(jobs: list, workers: int, *, draw_here: bool = True) -> list:
+    """:func:`_draw` of every job (None stays None), in job order.
+
+    With ``workers`` above 1 and at least :data:`MIN_PARALLEL_ALERTS` jobs, ``workers - 1``
+    spawned processes take the jobs from the front while this one takes them from the back
+    (a job not yet started is cancelled in the pool and drawn here; ``draw_here=False`` leaves
+    every job to the pool, for tests), so neither waits for the other. Jobs of a pool that
+    cannot start or breaks are drawn here."""
+    results = [None] * len(jobs)
+    todo = [i for i, job in enumerate(jobs) if job is not None]
+    workers = min(workers, len(todo) + 1)
+    if workers > 1 and len(todo) >= MIN_PARALLEL_ALERTS:
+        try:
+            pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"))
+        except (OSError, ValueError):
+            pool = None
+        if pool is not None:
+            try:
+                try:
+                    futures = {i: pool.submit(_draw, *jobs[i]) for i in todo}
+                except (BrokenProcessPool, OSError, RuntimeError):
+                    futures = {}
+                for i in reversed(todo) if draw_here else ():
+                    if i in futures and futures[i].cancel():
+                        results[i] = _draw(*jobs[i])
+                for i, future in futures.items():
+                    if results[i] is None:
+                        try:
+                            results[i] = future.result()
+                        except (BrokenProcessPool, OSError):
+                            pass  # drawn below
+            finally:  # on an interrupt too: drop the jobs not started rather than wait for them
+                pool.shutdown(wait=True, cancel_futures=True)
+    for i in todo:
+        if results[i] is None:
+            results[i] = _draw(*jobs[i])
+    return results
+
+
+def _alert_section(run: _Run, alert, figures) -> str:
     alert_id = alert["alert_id"]
     account = alert["account"]
     evidence = run.evidence.get(alert_id, [])
@@ -450,16 +548,12 @@ def _alert_section(run: _Run, alert) -> str:
     if not txns:
         out.append("<p class=\"note\">No evidence transaction is stored for this alert.</p>\n")
     else:
-        plotted = txns
         if len(txns) > MAX_PLOTTED_TXNS:
-            plotted = sorted(txns, key=lambda t: (-_major(t), t["txn_id"]))[:MAX_PLOTTED_TXNS]
-            plotted.sort(key=lambda t: (t["timestamp"], t["txn_id"]))
             out.append(f"<p class=\"note\">{len(txns):,} evidence transactions; the timeline and the graph draw the "
                        f"{MAX_PLOTTED_TXNS:,} largest.</p>\n")
         else:
             out.append(f"<p class=\"note\">{len(txns):,} evidence transactions, all drawn.</p>\n")
-        timeline = _timeline_png(plotted, account, alert["window_start"], alert["window_end"])
-        graph, graph_note = _graph_png(plotted, account)
+        timeline, graph, graph_note = figures
         out.append("<div class=\"figs\">\n")
         out.append(_img(timeline, f"Timeline of the amounts of the evidence transactions of {account}",
                         TIMELINE_SIZE))

@@ -458,7 +458,8 @@ OUTPUTS = ("accounts", "alerts", "evidence", "rejects")
 
 
 def write_run(result: ScanResult, out, /, *, overwrite: bool = False, pseudonym_key: bytes | None = None,
-              pseudonym_map: Path | None = None, exports=(), report_alerts: int = 25) -> Path:
+              pseudonym_map: Path | None = None, exports=(), report_alerts: int = 25,
+              report_workers: int = 1) -> Path:
     """Write a run directory atomically; returns its path.
 
     Parameters
@@ -478,6 +479,9 @@ def write_run(result: ScanResult, out, /, *, overwrite: bool = False, pseudonym_
         Write ``report.html`` (:mod:`flowscan.report`) detailing this many top alerts (the
         table lists them all); 0 writes no report. The report is made from the files above,
         after the manifest, so it is not among the manifest's outputs.
+    report_workers : int, default=1
+        Processes drawing the report's images (:func:`flowscan.report.write_report`'s
+        ``workers``); the report is the same for any value.
 
     Raises
     ------
@@ -510,13 +514,13 @@ def write_run(result: ScanResult, out, /, *, overwrite: bool = False, pseudonym_
         if out.exists() and not out.is_dir():
             raise DataError(f"{out}: exists and is not a directory")
         try:
-            return _write_locked(result, out, pseudonym_key, pseudonym_map, exports, report_alerts)
+            return _write_locked(result, out, pseudonym_key, pseudonym_map, exports, report_alerts, report_workers)
         except OSError as error:  # a full disk, a quota: name the run, not the data; nothing is left
             raise DataError(f"{out}: cannot write the run directory ({error.strerror or type(error).__name__}); "
                             f"nothing was written") from None
 
 
-def _write_locked(result, out, pseudonym_key, pseudonym_map, exports, report_alerts) -> Path:
+def _write_locked(result, out, pseudonym_key, pseudonym_map, exports, report_alerts, report_workers) -> Path:
     from . import __version__
     from .exports import write_exports
 
@@ -579,7 +583,7 @@ def _write_locked(result, out, pseudonym_key, pseudonym_map, exports, report_ale
         if report_alerts:
             from .report import write_report
 
-            write_report(staging, out=staging / "report.html", max_alerts=report_alerts)
+            write_report(staging, out=staging / "report.html", max_alerts=report_alerts, workers=report_workers)
         if mapping is not None:  # beside its target, so the final rename is atomic
             pseudonym_map.parent.mkdir(parents=True, exist_ok=True)
             map_staging = pseudonym_map.with_name(f".{pseudonym_map.name}.{os.getpid()}.partial")

@@ -13,6 +13,11 @@ settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True
 settings.register_profile("dev", max_examples=30, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# The CLI draws report images in every CPU's worker process by default; the suite already runs
+# one test process per CPU, so its CLI runs draw them in their own process. The worker path is
+# tested on purpose in tests/test_report.py (--report-workers and workers= override this).
+os.environ.setdefault("FLOWSCAN_REPORT_WORKERS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 SHARED_DATA = Path(os.environ.get("FLOWSCAN_SHARED_DATA", REPO.parent / "shared" / "data"))

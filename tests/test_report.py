@@ -375,3 +375,87 @@ def test_hostile_report_runs_no_script_in_chromium(chromium, hostile_run, tmp_pa
     page = _Page(dom)
     assert "script" not in page.tags and HUB in [row[2] for row in page.rows]
     assert all(_png_size(image["src"]) for image in page.images) and page.images
+
+
+# ---------------------------------------------------------------------------------------------
+# images drawn by worker processes
+
+
+def _jobs(run_dir, n):
+    import flowscan.report as report_module
+
+    run = report_module._Run(Path(run_dir), n)
+    jobs = [report_module._figure_job(run, alert) for alert in run.detailed]
+    assert sum(job is not None for job in jobs) >= report_module.MIN_PARALLEL_ALERTS
+    return jobs
+
+
+def test_images_drawn_by_worker_processes_are_the_same_bytes(sample_run):
+    import flowscan.report as report_module
+
+    jobs = _jobs(sample_run, 7)
+    here = report_module._figures(jobs, 1)
+    assert report_module._figures(jobs, 3, draw_here=False) == here  # every image drawn by a spawned worker
+    assert report_module._figures(jobs, 2) == here  # shared between this process and one worker
+
+
+def test_a_pool_that_breaks_or_cannot_start_leaves_the_images_to_this_process(sample_run, monkeypatch):
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    import flowscan.report as report_module
+
+    jobs = _jobs(sample_run, 7)
+    here = report_module._figures(jobs, 1)
+    shut = []
+
+    class BrokenPool:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def submit(self, fn, *args):
+            future = Future()
+            future.set_running_or_notify_cancel()
+            future.set_exception(BrokenProcessPool("a worker died"))
+            return future
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            shut.append(cancel_futures)
+
+    monkeypatch.setattr(report_module, "ProcessPoolExecutor", BrokenPool)
+    assert report_module._figures(jobs, 2, draw_here=False) == here
+    assert shut == [True]
+
+    def cannot_start(*args, **kwargs):
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(report_module, "ProcessPoolExecutor", cannot_start)
+    assert report_module._figures(jobs, 2, draw_here=False) == here
+
+
+def test_few_alerts_are_drawn_here_whatever_the_workers(sample_run, monkeypatch):
+    import flowscan.report as report_module
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a pool was started")
+
+    jobs = _jobs(sample_run, 7)[: report_module.MIN_PARALLEL_ALERTS - 1]
+    monkeypatch.setattr(report_module, "ProcessPoolExecutor", no_pool)
+    assert len(report_module._figures(jobs, 4)) == len(jobs)
+
+
+def test_report_workers_option_and_its_checks(sample_run, tmp_path, monkeypatch):
+    one = tmp_path / "one.html"
+    auto = tmp_path / "auto.html"
+    result = runner.invoke(app, ["report", str(sample_run), "--out", str(one), "--max-alerts", "7",
+                                 "--report-workers", "1"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["report", str(sample_run), "--out", str(auto), "--max-alerts", "7",
+                                 "--report-workers", "0"])  # 0: every CPU available
+    assert result.exit_code == 0, result.output
+    assert auto.read_bytes() == one.read_bytes()
+    assert runner.invoke(app, ["report", str(sample_run), "--report-workers", "-1"]).exit_code == 2
+    with pytest.raises(ConfigError, match="'workers' parameter of write_report must be at least 1"):
+        write_report(sample_run, workers=0)
+    with pytest.raises(ConfigTypeError, match="'workers' parameter of write_report must be an int"):
+        write_report(sample_run, workers="2")

@@ -13,7 +13,8 @@ look-alikes, cached in benchmarks/data/, :func:`benchmarks.kernels.ledger_path`)
    ``/proc/self/clear_refs``) and the wall time. The warm-up scans the sample and the
    ledger's first 50,000 rows, so the measured scan compiles nothing. Then it explains the top alerts
    (``ScanResult.explain``), writes the run directory (``write_run`` without the report) and
-   the report (``write_report``), each timed apart. Every figure is a median over ``--runs``
+   the report (``write_report``, its images drawn by one process per CPU as ``flowscan scan``
+   does), each timed apart. Every figure is a median over ``--runs``
    processes, with the range. Compile time is apart: the warm-up loads the on-disk cache
    (``flowscan warmup`` and benchmarks/RESULTS.md give the cold compile).
 2. **Quality in the same table.** The run's ranking against the generator's labels
@@ -89,7 +90,7 @@ def _stage_child(job: dict) -> dict:
     import flowscan
     from flowscan.evaluate import evaluate, load_account_labels
     from flowscan.fixtures import SYNTHETIC_SAMPLE
-    from flowscan.report import write_report
+    from flowscan.report import available_cpus, write_report
     from flowscan.scan import write_run
 
     from .kernels import _reset_peak, _status
@@ -136,7 +137,8 @@ def _stage_child(job: dict) -> dict:
     timed("explain", lambda: [result.explain(account) for account in top])
     out = Path(job["out"])
     timed("write", lambda: write_run(result, out, report_alerts=0))
-    timed("report", lambda: write_report(out, out=out / "report.html", max_alerts=25))
+    timed("report", lambda: write_report(out, out=out / "report.html", max_alerts=25,
+                                         workers=available_cpus()))  # as flowscan scan draws it
     total_s = time.perf_counter() - start
 
     labels = load_account_labels(ledger.parent / "accounts_labels.parquet")

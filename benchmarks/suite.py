@@ -13,9 +13,9 @@ look-alikes, cached in benchmarks/data/, :func:`benchmarks.kernels.ledger_path`)
    ``/proc/self/clear_refs``) and the wall time. The warm-up scans the sample and the
    ledger's first 50,000 rows, so the measured scan compiles nothing. Then it explains the top alerts
    (``ScanResult.explain``), writes the run directory (``write_run`` without the report) and
-   the report (``write_report``, its images drawn by one process per CPU as ``flowscan scan``
-   does), each timed apart. Every figure is a median over ``--runs``
-   processes, with the range. Compile time is apart: the warm-up loads the on-disk cache
+   the report (``write_report``, its images drawn by up to one process per CPU as
+   ``flowscan scan`` does; its peak memory is this process's, without the workers'), each
+   timed apart. Every figure is a median over ``--runs`` processes, with the range. Compile time is apart: the warm-up loads the on-disk cache
    (``flowscan warmup`` and benchmarks/RESULTS.md give the cold compile).
 2. **Quality in the same table.** The run's ranking against the generator's labels
    (:func:`flowscan.evaluate.evaluate`): precision@100 and average precision at account level,

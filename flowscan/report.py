@@ -29,8 +29,9 @@ started with ``spawn`` (a fresh interpreter, never a fork of a process whose Num
 running); each image depends on its own inputs only, so the page is byte-identical for any
 number of workers. The library's default is 1: a process started with ``spawn`` imports the
 caller's main script, which a notebook or an unguarded script cannot allow. ``flowscan scan``
-and ``flowscan report`` use every CPU available (``--report-workers``). If a worker cannot be
-started or dies, its images are drawn in this process instead.
+and ``flowscan report`` use the CPUs available (``--report-workers``), one worker per
+:data:`ALERTS_PER_WORKER` alerts at most, since a worker takes seconds to start. If a worker
+cannot be started or dies, its images are drawn in this process instead.
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ import pyarrow.parquet as pq
 from .currency import MINOR_DIGITS
 from .errors import ConfigError, ConfigTypeError, CorruptFileError, DataError
 
-MIN_PARALLEL_ALERTS = 6
-"""Alerts with images below which they are drawn in this process whatever ``workers`` says:
-starting a worker process costs about as much as drawing the images of six alerts."""
+ALERTS_PER_WORKER = 12
+"""Alerts with images each worker process must have to be started: a worker's start-up (2-3 s,
+importing flowscan and matplotlib) costs about as much as drawing the images of twelve alerts,
+so fewer alerts than this are drawn in this process alone whatever ``workers`` says."""
 
 MAX_TABLE_ROWS = 1000
 """Alerts listed in the ranked table; the full list is alerts.parquet."""
@@ -440,20 +442,29 @@ def _draw(txns, account, window_start, window_end) -> tuple[bytes, bytes, str]:
     return timeline, graph, note
 
 
+def _quiet_worker() -> None:
+    """A worker ignores Ctrl-C (sent to the whole process group): the command handles it,
+    cancels the jobs not started and stops the workers, and no worker prints a traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _figures(jobs: list, workers: int, *, draw_here: bool = True) -> list:
     """:func:`_draw` of every job (None stays None), in job order.
 
-    With ``workers`` above 1 and at least :data:`MIN_PARALLEL_ALERTS` jobs, ``workers - 1``
-    spawned processes take the jobs from the front while this one takes them from the back
-    (a job not yet started is cancelled in the pool and drawn here; ``draw_here=False`` leaves
-    every job to the pool, for tests), so neither waits for the other. Jobs of a pool that
-    cannot start or breaks are drawn here."""
+    Up to ``workers - 1`` spawned processes, one per :data:`ALERTS_PER_WORKER` jobs, take the
+    jobs from the front while this one takes them from the back (a job not yet started is
+    cancelled in the pool and drawn here; ``draw_here=False`` leaves every job to the pool, for
+    tests), so neither waits for the other. Jobs of a pool that cannot start or breaks are drawn
+    here."""
     results = [None] * len(jobs)
     todo = [i for i, job in enumerate(jobs) if job is not None]
-    workers = min(workers, len(todo) + 1)
-    if workers > 1 and len(todo) >= MIN_PARALLEL_ALERTS:
+    extra = min(workers - 1, len(todo) // ALERTS_PER_WORKER)
+    if extra > 0:
         try:
-            pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"))
+            pool = ProcessPoolExecutor(max_workers=extra, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_quiet_worker)
         except (OSError, ValueError):
             pool = None
         if pool is not None:

@@ -386,13 +386,14 @@ def _jobs(run_dir, n):
 
     run = report_module._Run(Path(run_dir), n)
     jobs = [report_module._figure_job(run, alert) for alert in run.detailed]
-    assert sum(job is not None for job in jobs) >= report_module.MIN_PARALLEL_ALERTS
+    assert sum(job is not None for job in jobs) >= 6
     return jobs
 
 
-def test_images_drawn_by_worker_processes_are_the_same_bytes(sample_run):
+def test_images_drawn_by_worker_processes_are_the_same_bytes(sample_run, monkeypatch):
     import flowscan.report as report_module
 
+    monkeypatch.setattr(report_module, "ALERTS_PER_WORKER", 3)  # two workers for seven alerts
     jobs = _jobs(sample_run, 7)
     here = report_module._figures(jobs, 1)
     assert report_module._figures(jobs, 3, draw_here=False) == here  # every image drawn by a spawned worker
@@ -405,6 +406,7 @@ def test_a_pool_that_breaks_or_cannot_start_leaves_the_images_to_this_process(sa
 
     import flowscan.report as report_module
 
+    monkeypatch.setattr(report_module, "ALERTS_PER_WORKER", 3)
     jobs = _jobs(sample_run, 7)
     here = report_module._figures(jobs, 1)
     shut = []
@@ -433,15 +435,24 @@ def test_a_pool_that_breaks_or_cannot_start_leaves_the_images_to_this_process(sa
     assert report_module._figures(jobs, 2, draw_here=False) == here
 
 
-def test_few_alerts_are_drawn_here_whatever_the_workers(sample_run, monkeypatch):
+def test_workers_are_started_for_enough_alerts_only(sample_run, monkeypatch):
     import flowscan.report as report_module
 
-    def no_pool(*args, **kwargs):
-        raise AssertionError("a pool was started")
+    started = []
 
-    jobs = _jobs(sample_run, 7)[: report_module.MIN_PARALLEL_ALERTS - 1]
-    monkeypatch.setattr(report_module, "ProcessPoolExecutor", no_pool)
-    assert len(report_module._figures(jobs, 4)) == len(jobs)
+    class CountingPool:
+        def __init__(self, max_workers, mp_context, initializer=None):
+            started.append(max_workers)
+            raise OSError("not started in this test")
+
+    monkeypatch.setattr(report_module, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(report_module, "ALERTS_PER_WORKER", 3)
+    jobs = _jobs(sample_run, 7)[:6]
+    assert len(report_module._figures(jobs[:2], 4)) == 2  # two alerts: no worker would pay for itself
+    assert started == []
+    report_module._figures(jobs, 8)  # six alerts, three per worker: two workers, not seven
+    report_module._figures(jobs, 2)  # one CPU more: one worker
+    assert started == [2, 1]
 
 
 def test_report_workers_option_and_its_checks(sample_run, tmp_path, monkeypatch):
@@ -459,3 +470,55 @@ def test_report_workers_option_and_its_checks(sample_run, tmp_path, monkeypatch)
         write_report(sample_run, workers=0)
     with pytest.raises(ConfigTypeError, match="'workers' parameter of write_report must be an int"):
         write_report(sample_run, workers="2")
+
+
+def _processes(*, parent: int | None = None, group: int | None = None) -> list[int]:
+    """Live (not zombie) processes with this parent or in this process group, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if state != "Z" and (int(ppid) == parent or int(pgrp) == group):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker processes in /proc (Linux)")
+def test_sigterm_while_workers_draw_leaves_no_page_and_no_worker(sample_run, tmp_path):
+    import signal
+
+    target = tmp_path / "page.html"
+    process = subprocess.Popen([sys.executable, "-m", "flowscan", "report", str(sample_run), "--out", str(target),
+                                "--max-alerts", "40", "--report-workers", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    workers = []
+    while not workers:
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "no worker process was started"
+        workers = [pid for pid in _processes(parent=process.pid) if b"spawn_main" in _cmdline(pid)]
+        time.sleep(0.01)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=120)
+    stderr = process.stderr.read()
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr and stderr.strip().splitlines() == [
+        "flowscan: stopped by SIGTERM; no unfinished output was left in place"]
+    assert list(tmp_path.iterdir()) == []  # no page, no temporary file
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # joined before the command ended
+    # multiprocessing's resource tracker ends when the command's pipe to it closes (a zombie
+    # until the system reaps it, which is not counted)
+    deadline = time.monotonic() + 10
+    while _processes(group=process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes(group=process.pid) == []

@@ -396,8 +396,9 @@ def warmup() -> None:
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace the output directory if it exists.")]
 ReportWorkers = Annotated[
     int, typer.Option("--report-workers", min=0, envvar="FLOWSCAN_REPORT_WORKERS",
-                      help="Processes drawing the report's images, this one included; 0 = every CPU available. "
-                      "The report is the same for any value.")
+                      help="Processes drawing the report's images, this one included; 0 = one per CPU available "
+                      "(a worker is started for every 12 alerts with images at most). The report is the same for "
+                      "any value.")
 ]
 
 

@@ -15,8 +15,9 @@ look-alikes, cached in benchmarks/data/, :func:`benchmarks.kernels.ledger_path`)
    (``ScanResult.explain``), writes the run directory (``write_run`` without the report) and
    the report (``write_report``, its images drawn by up to one process per CPU as
    ``flowscan scan`` does; its peak memory is this process's, without the workers'), each
-   timed apart. Every figure is a median over ``--runs`` processes, with the range. Compile time is apart: the warm-up loads the on-disk cache
-   (``flowscan warmup`` and benchmarks/RESULTS.md give the cold compile).
+   timed apart. Every figure is a median over ``--runs`` processes, with the range. Compile
+   time is apart: the warm-up loads the on-disk cache (``flowscan warmup`` and
+   benchmarks/RESULTS.md give the cold compile).
 2. **Quality in the same table.** The run's ranking against the generator's labels
    (:func:`flowscan.evaluate.evaluate`): precision@100 and average precision at account level,
    so a speed-up that loses patterns shows in the same row.

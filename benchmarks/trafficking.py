@@ -124,7 +124,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per rule (median)")
     parser.add_argument("--data", type=Path, default=Path(__file__).parent / "data" / "generated")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "trafficking-results.json")
-    parser.add_argument("--config", type=Path, help="flowscan TOML configuration for the scans (defaults otherwise)")
+    parser.add_argument("--config", type=Path, help="flowscan TOML configuration of the scans that rank the "
+                        "accounts (defaults otherwise); the per-rule timings use the default options")
     args = parser.parse_args(argv)
 
     import flowscan

@@ -86,8 +86,11 @@ def variants():
     return out
 
 
-def measure() -> list[dict]:
+def measure(config: Path | None = None) -> list[dict]:
+    """Every variant on every source; ``config``, a flowscan TOML file, sets the rules' options
+    (its scoring options are not used: the variants are the scoring)."""
     import flowscan
+    from flowscan.scan import ScanOptions
     from flowscan.evaluate import evaluate, load_account_labels
     from flowscan.reference import load_reference
     from flowscan.rules import ALL_RULES, PACK, PACK_OPTIONS, RULES
@@ -100,11 +103,12 @@ def measure() -> list[dict]:
         reference = load_reference(reference_dir)
         start = time.perf_counter()
         results = {}
+        rule_options = ScanOptions.from_toml(config).rules if config is not None else {}
         for rule, f in ALL_RULES.items():
             if rule not in PACK:
-                results[rule] = f(read.ledger, index)
+                results[rule] = f(read.ledger, index, options=rule_options.get(rule))
             elif not reference.missing(PACK_OPTIONS[rule].NEEDS):  # the watch-list rule: no side table here
-                results[rule] = f(read.ledger, index, reference=reference)
+                results[rule] = f(read.ledger, index, options=rule_options.get(rule), reference=reference)
         rules_s = time.perf_counter() - start
         truth = load_account_labels(*labels)
         for variant, options in variants().items():
@@ -177,9 +181,11 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="Write every figure as JSON here.")
     parser.add_argument("--markdown", type=Path, help="Write the results table as Markdown here.")
+    parser.add_argument("--config", type=Path, help="flowscan TOML file whose [rules.*] options the rules run "
+                        "with (defaults otherwise)")
     args = parser.parse_args(argv)
     command = "python -m benchmarks.quality " + " ".join(sys.argv[1:] if argv is None else argv)
-    rows = measure()
+    rows = measure(args.config)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
     text = markdown(rows, command.strip())

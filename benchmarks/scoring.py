@@ -59,18 +59,12 @@ def matrix(accounts: int, ledger: Path, seed: int = SEED) -> tuple[np.ndarray, l
     return np.ascontiguousarray(big), list(transform.columns), X.shape[0]
 
 
-def _peak_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def child(name: str, path: str, explain: int) -> dict:
     start = time.perf_counter()
     importlib.import_module("pyod")  # timed apart
     from flowscan.score.detectors import Detector, FittedDetector
+
+    from .kernels import _status
 
     import_s = time.perf_counter() - start
     X = np.load(path)
@@ -86,7 +80,7 @@ def child(name: str, path: str, explain: int) -> dict:
     explain_s = time.perf_counter() - t
     assert contributions.shape == (len(top), X.shape[1])
     return {"detector": name, "import_s": import_s, "fit_s": fit_s, "percentile_s": percentile_s,
-            "explain_s": explain_s, "explained": int(len(top)), "peak_bytes": _peak_bytes()}
+            "explain_s": explain_s, "explained": int(len(top)), "peak_bytes": _status("VmHWM")}
 
 
 def measure(accounts: int, explain: int, runs: int, ledger: Path) -> dict:

@@ -181,7 +181,8 @@ def render_report(run_dir, /, *, max_alerts: int = 50, workers: int = 1) -> str:
     """The HTML page of :func:`write_report`, as a string."""
     _check_workers("render_report", workers)
     run = _Run(Path(run_dir), max_alerts)
-    run.figures = _figures([_figure_job(run, alert) for alert in run.detailed], workers)
+    run.txns = [_unique_transactions(run.evidence.get(alert["alert_id"], [])) for alert in run.detailed]
+    run.figures = _figures([_figure_job(alert, txns) for alert, txns in zip(run.detailed, run.txns)], workers)
     parts = [
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_e(_CSP)}\">\n",
@@ -416,17 +417,16 @@ def _details(run: _Run) -> str:
         out.append(f"<p class=\"note\">All {shown:,} alerts are detailed below.</p>\n")
     else:
         out.append("<p class=\"note\">No alert to detail.</p>\n")
-    for alert, figures in zip(run.detailed, run.figures):
-        out.append(_alert_section(run, alert, figures))
+    for alert, txns, figures in zip(run.detailed, run.txns, run.figures):
+        out.append(_alert_section(run, alert, txns, figures))
     out.append("</section>\n")
     return "".join(out)
 
 
-def _figure_job(run: _Run, alert) -> tuple | None:
-    """What the images of an alert are drawn from: its evidence transactions (the
+def _figure_job(alert, txns: list) -> tuple | None:
+    """What the images of an alert are drawn from: its evidence transactions ``txns`` (the
     :data:`MAX_PLOTTED_TXNS` largest when there are more), account and window; None without
     evidence."""
-    txns = _unique_transactions(run.evidence.get(alert["alert_id"], []))
     if not txns:
         return None
     if len(txns) > MAX_PLOTTED_TXNS:
@@ -490,7 +490,7 @@ def _figures(jobs: list, workers: int, *, draw_here: bool = True) -> list:
     return results
 
 
-def _alert_section(run: _Run, alert, figures) -> str:
+def _alert_section(run: _Run, alert, txns: list, figures) -> str:
     alert_id = alert["alert_id"]
     account = alert["account"]
     evidence = run.evidence.get(alert_id, [])
@@ -554,7 +554,6 @@ def _alert_section(run: _Run, alert, figures) -> str:
                  _e(_number(f["contribution"]))) for f in features]
         out.append(_table(("feature", "value", "unit", "contribution"), rows, numeric={"value", "contribution"}))
 
-    txns = _unique_transactions(evidence)
     out.append("<h4>Evidence</h4>\n")
     if not txns:
         out.append("<p class=\"note\">No evidence transaction is stored for this alert.</p>\n")

@@ -385,7 +385,8 @@ def _jobs(run_dir, n):
     import flowscan.report as report_module
 
     run = report_module._Run(Path(run_dir), n)
-    jobs = [report_module._figure_job(run, alert) for alert in run.detailed]
+    unique = report_module._unique_transactions
+    jobs = [report_module._figure_job(alert, unique(run.evidence.get(alert["alert_id"], ()))) for alert in run.detailed]
     assert sum(job is not None for job in jobs) >= 6
     return jobs
 
